@@ -1,0 +1,333 @@
+"""Ingestion: read a survey file, check every item cell, set broken rows aside, recode reverse items.
+
+Cell rules (for every item column of the questionnaire):
+
+* **missing**: an empty cell, NA-like text (``NA``, ``N/A``, ``n/a``, ``null``, ``none``,
+  ``nan``, ``.``, ``-``; any case), or a value equal to one of the questionnaire's
+  ``missing_codes``;
+* **valid**: a number within ``scale`` (inclusive). On a Likert scale with whole-number
+  end points a value must be a whole scale point: ``4`` and ``4.0`` are valid, ``3.5``
+  is *invalid* ("not a whole scale point"), because a half point is not an answer the
+  questionnaire offered and usually signals a typing or merging error. Without a
+  ``scale`` (continuous measures) any finite number is valid;
+* **invalid**: anything else (other text, a number outside the scale).
+
+A row with any invalid cell is rejected whole and written, with its line number in the
+source file (CSV line, Excel row, SPSS case number), its id, the columns, the raw values
+and the reason, to the rejected-rows table. When the id repeats, the first row is kept
+and each later one is rejected with reason ``duplicate id``. Nothing else is dropped here
+and the input file is never written to. Reverse-keyed items are recoded ``min + max - x``.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import SemUpgradeError
+from .questionnaire import Questionnaire
+
+__all__ = ["SurveyData", "read_survey", "MISSING_POLICIES"]
+
+MISSING_POLICIES = ("listwise", "fiml")
+_NA_TEXT = {"", "na", "n/a", "null", "none", "nan", ".", "-", "#n/a"}
+_MISSING, _INVALID = object(), object()
+
+
+@dataclass
+class SurveyData:
+    """A checked survey.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Every accepted row: the item columns as floats (reverse items already recoded,
+        missing as NaN) plus the other columns of the file as text. Index: the source
+        line number.
+    items : list of str
+        Item columns in questionnaire order.
+    rejected : DataFrame
+        Columns ``line, id, columns, values, reason``; one row per rejected source row.
+    source : str
+        The file that was read.
+    n_rows_read : int
+        Data rows in the file (blank lines not counted).
+    """
+
+    frame: pd.DataFrame
+    items: list[str]
+    rejected: pd.DataFrame
+    source: str
+    n_rows_read: int
+    id_column: str | None = None
+    reverse_items: list[str] = field(default_factory=list)
+
+    def analysis_frame(self, missing: str = "listwise") -> pd.DataFrame:
+        """Item data entering the models under a missing-data policy.
+
+        ``listwise``: the valid rows with no missing item (lavaan's default).
+        ``fiml``: the valid rows with at least one observed item (rows with every
+        item missing carry no information and are dropped, as lavaan does).
+        """
+        if missing not in MISSING_POLICIES:
+            raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
+        x = self.frame[self.items]
+        keep = x.notna().all(axis=1) if missing == "listwise" else x.notna().any(axis=1)
+        return x[keep]
+
+    def quality(self, missing: str = "listwise") -> dict:
+        """Data-quality summary: counts, rejections by reason, missing rates, straight-liners."""
+        x = self.frame[self.items]
+        used = self.analysis_frame(missing)
+        complete = x.dropna()
+        straight = complete.index[complete.nunique(axis=1) == 1] if len(self.items) > 1 else complete.index[:0]
+        reasons: dict[str, int] = {}
+        for reason in self.rejected["reason"]:
+            for part in str(reason).split("; "):
+                key = part.split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+        return {
+            "source": self.source,
+            "n_rows_read": self.n_rows_read,
+            "n_rejected": int(len(self.rejected)),
+            "rejected_by_reason": reasons,
+            "n_valid": int(len(x)),
+            "n_complete": int(len(complete)),
+            "n_all_items_missing": int(x.isna().all(axis=1).sum()),
+            "n_used": int(len(used)),
+            "missing_policy": missing,
+            "missing_rate": {c: float(x[c].isna().mean()) if len(x) else 0.0 for c in self.items},
+            "missing_cells": int(x.isna().sum().sum()),
+            "reverse_recoded": list(self.reverse_items),
+            "straight_liners": {
+                "count": int(len(straight)),
+                "lines": [int(v) for v in straight],
+                "note": "same answer on every item; flagged, not dropped",
+            },
+        }
+
+
+def read_survey(path: str | Path, questionnaire: Questionnaire) -> SurveyData:
+    """Read a CSV, Excel (.xlsx) or SPSS (.sav) survey and check it against a questionnaire.
+
+    Raises
+    ------
+    SemUpgradeError
+        No such file, an undecodable file, missing item columns (with close matches),
+        or no valid rows left.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SemUpgradeError(f"{path}: no such data file")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        header, rows = _read_csv(path)
+    elif suffix in (".xlsx", ".xlsm"):
+        header, rows = _read_xlsx(path)
+    elif suffix == ".sav":
+        header, rows = _read_sav(path)
+    else:
+        raise SemUpgradeError(f"{path}: unsupported file type '{suffix}' (use .csv, .xlsx or .sav)")
+    return _check(path, header, rows, questionnaire)
+
+
+# ---------------------------------------------------------------- readers
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="strict")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Chinese Excel writes "CSV" in the ANSI code page, GBK, of which GB18030 is a superset.
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(raw).best()
+    if best is None:
+        raise SemUpgradeError(f"{path}: cannot decode the file as UTF-8, GB18030/GBK or any known encoding")
+    return str(best)
+
+
+def _read_csv(path: Path):
+    text = _decode(path)
+    sample = text[:65536]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header, rows, last = None, [], 0
+    for record in reader:
+        start, last = last + 1, reader.line_num
+        if not record or all(not c.strip() for c in record):
+            continue
+        if header is None:
+            header = [c.strip() for c in record]
+            continue
+        rows.append((start, record))
+    if header is None:
+        raise SemUpgradeError(f"{path}: the file is empty (no header row)")
+    return header, rows
+
+
+def _read_xlsx(path: Path):
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a broken file
+        raise SemUpgradeError(f"{path}: cannot open as an Excel workbook ({exc})") from None
+    ws = wb.worksheets[0]
+    header, rows = None, []
+    for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        if header is None:
+            header = ["" if v is None else str(v).strip() for v in values]
+            continue
+        rows.append((rownum, list(values)))
+    wb.close()
+    if header is None:
+        raise SemUpgradeError(f"{path}: the first sheet is empty (no header row)")
+    return header, rows
+
+
+def _read_sav(path: Path):
+    import pyreadstat
+
+    try:
+        df, _meta = pyreadstat.read_sav(str(path))  # SPSS user-missing values arrive as NaN
+    except Exception as exc:  # pyreadstat raises its own ReadstatError and others
+        raise SemUpgradeError(f"{path}: cannot read as an SPSS .sav file ({exc})") from None
+    header = [str(c) for c in df.columns]
+    rows = [(k + 1, list(r)) for k, r in enumerate(df.itertuples(index=False, name=None))]
+    return header, rows
+
+
+# ---------------------------------------------------------------- checks
+def _parse_cell(value, q: Questionnaire):
+    """Return a float, _MISSING, or (_INVALID, reason)."""
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool):
+        return _INVALID, "not a number"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        x = float(value)
+        if math.isnan(x):
+            return _MISSING
+    else:
+        text = str(value).strip()
+        if text.lower() in _NA_TEXT:
+            return _MISSING
+        try:
+            x = float(text)
+        except ValueError:
+            return _INVALID, "not a number"
+    if any(x == code for code in q.missing_codes):
+        return _MISSING
+    if not math.isfinite(x):
+        return _INVALID, "not a finite number"
+    if q.scale is not None:
+        lo, hi = q.scale
+        if x < lo or x > hi:
+            return _INVALID, f"outside the scale {_fmt(lo)}-{_fmt(hi)}"
+        if float(lo).is_integer() and float(hi).is_integer() and not x.is_integer():
+            return _INVALID, "not a whole scale point"
+    return x
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
+    dupes = sorted({h for h in header if h and header.count(h) > 1})
+    if dupes:
+        raise SemUpgradeError(f"{path}: column(s) {', '.join(dupes)} appear more than once in the header")
+    missing = [i for i in q.items if i not in header]
+    if missing:
+        hints = []
+        for item in missing:
+            close = difflib.get_close_matches(item, header, n=2, cutoff=0.6)
+            close += [h for h in header if h.lower() == item.lower() and h not in close]
+            hints.append(f"{item} (did you mean {' or '.join(close)}?)" if close else item)
+        raise SemUpgradeError(f"{path}: {len(missing)} questionnaire item(s) missing from the columns: {', '.join(hints)}")
+    if q.id_column and q.id_column not in header:
+        close = difflib.get_close_matches(q.id_column, header, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SemUpgradeError(f"{path}: the id column '{q.id_column}' named in the questionnaire is not in the file{hint}")
+
+    col = {h: k for k, h in enumerate(header)}
+    reverse = set(q.reverse_items)
+    lo, hi = q.scale if q.scale else (None, None)
+    kept_lines, kept_values, kept_extra = [], [], []
+    rejected = []
+    seen_ids: dict[str, int] = {}
+    extras = [h for h in header if h and h not in set(q.items)]
+    for line, record in rows:
+        rid = _id_text(record[col[q.id_column]]) if q.id_column and col[q.id_column] < len(record) else ""
+        if len(record) != len(header) and path.suffix.lower() in (".csv", ".txt", ".tsv"):
+            rejected.append((line, rid, "", "", f"row has {len(record)} fields, the header has {len(header)}"))
+            continue
+        values, bad_cols, bad_vals, reasons = [], [], [], []
+        for item in q.items:
+            raw = record[col[item]]
+            parsed = _parse_cell(raw, q)
+            if isinstance(parsed, tuple):
+                bad_cols.append(item)
+                bad_vals.append("" if raw is None else str(raw))
+                reasons.append(f"{item}: {parsed[1]}")
+                values.append(np.nan)
+            elif parsed is _MISSING:
+                values.append(np.nan)
+            else:
+                values.append(lo + hi - parsed if item in reverse else parsed)
+        if bad_cols:
+            rejected.append((line, rid, "; ".join(bad_cols), "; ".join(bad_vals),
+                             "invalid value: " + "; ".join(reasons)))
+            continue
+        if rid:
+            if rid in seen_ids:
+                rejected.append((line, rid, q.id_column, rid, f"duplicate id: first seen on line {seen_ids[rid]}"))
+                continue
+            seen_ids[rid] = line
+        kept_lines.append(line)
+        kept_values.append(values)
+        kept_extra.append([_id_text(record[col[h]]) for h in extras])
+
+    frame = pd.DataFrame(kept_values, columns=q.items, index=pd.Index(kept_lines, name="line"), dtype=float)
+    for k, h in enumerate(extras):
+        frame[h] = [r[k] for r in kept_extra]
+    rejected_df = pd.DataFrame(rejected, columns=["line", "id", "columns", "values", "reason"])
+    data = SurveyData(frame=frame, items=list(q.items), rejected=rejected_df, source=str(path),
+                      n_rows_read=len(rows), id_column=q.id_column, reverse_items=sorted(reverse))
+    if frame.empty:
+        raise SemUpgradeError(f"{path}: no valid rows left: all {len(rows)} data rows were rejected "
+                              f"(first reason: {rejected[0][4] if rejected else 'the file has no data rows'})")
+    return data
+
+
+def _id_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        if value.is_integer():
+            return str(int(value))
+    return str(value).strip()

@@ -1,0 +1,67 @@
+# Extra reference values for sem_upgrade's tests, made once with R and stored as JSON.
+# Run from this folder:  Rscript make_reference.R
+# Versions used: R 4.2.2, lavaan 0.6.14, semTools 0.5.6, psych 2.2.9 (Debian bookworm r-cran-*).
+# Data: ../../../shared/reference/*.csv (lavaan's HolzingerSwineford1939 and PoliticalDemocracy).
+suppressPackageStartupMessages({library(lavaan); library(semTools); library(psych); library(jsonlite)})
+ref <- "../../../shared/reference"
+hs  <- read.csv(file.path(ref, "holzinger_swineford.csv"))
+pd  <- read.csv(file.path(ref, "political_democracy.csv"))
+hs_model <- "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
+pd_model <- "
+  ind60 =~ x1 + x2 + x3
+  dem60 =~ y1 + y2 + y3 + y4
+  dem65 =~ y5 + y6 + y7 + y8
+  dem60 ~ ind60
+  dem65 ~ ind60 + dem60
+  y1 ~~ y5
+  y2 ~~ y4 + y6
+  y3 ~~ y7
+  y4 ~~ y8
+  y6 ~~ y8
+"
+fm <- function(fit) { x <- as.list(fitMeasures(fit)); names(x) <- gsub(".", "_", names(x), fixed = TRUE); x }
+pe <- function(fit) {
+  p <- parameterEstimates(fit, standardized = TRUE)
+  p[, c("lhs", "op", "rhs", "est", "se", "z", "pvalue", "std.all")]
+}
+mi_top <- function(fit, k = 20) {
+  m <- modindices(fit, sort. = TRUE, maximum.number = k)
+  m[, c("lhs", "op", "rhs", "mi", "epc", "sepc.all")]
+}
+out <- list()
+
+# 1. AMOS convention: likelihood = "wishart" (N - 1)
+fit_w <- cfa(hs_model, data = hs, likelihood = "wishart")
+out$hs_wishart <- list(call = 'cfa(hs_model, data = hs, likelihood = "wishart")',
+                       fit = fm(fit_w), params = pe(fit_w))
+fit_pw <- sem(pd_model, data = pd, likelihood = "wishart")
+out$pd_wishart <- list(call = 'sem(pd_model, data = pd, likelihood = "wishart")',
+                       fit = fm(fit_pw), params = pe(fit_pw))
+
+# 2. Modification indices (expected information, lavaan defaults)
+fit_hs <- cfa(hs_model, data = hs)
+fit_pd <- sem(pd_model, data = pd)
+out$hs_modindices <- list(call = "modindices(cfa(hs_model, data = hs), sort. = TRUE, maximum.number = 20)",
+                          table = mi_top(fit_hs))
+out$pd_modindices <- list(call = "modindices(sem(pd_model, data = pd), sort. = TRUE, maximum.number = 20)",
+                          table = mi_top(fit_pd))
+
+# 3. Omega (model-implied total variance) per factor of the CFA
+out$hs_omega <- list(call = "compRelSEM(cfa(hs_model, data = hs), obs.var = FALSE)",
+                     omega = as.list(compRelSEM(fit_hs, obs.var = FALSE)))
+
+# 4. KMO and Bartlett on the nine HS items
+items <- hs[, paste0("x", 1:9)]
+k <- KMO(items)
+b <- cortest.bartlett(cor(items), n = nrow(items))
+out$hs_kmo <- list(call = "psych::KMO(hs[, x1..x9]); psych::cortest.bartlett(cor(items), n = 301)",
+                   overall = k$MSA, items = as.list(k$MSAi),
+                   bartlett = list(chi2 = b$chisq, df = b$df, pvalue = b$p.value))
+
+# 5. Standardized loadings' standard errors and the one-factor CFA (common-method check)
+one <- cfa(paste("g =~", paste0("x", 1:9, collapse = " + ")), data = hs)
+out$hs_one_factor <- list(call = "cfa('g =~ x1 + ... + x9', data = hs)", fit = fm(one),
+                          chisq_diff = anova(one, fit_hs)[2, "Chisq diff"],
+                          df_diff = anova(one, fit_hs)[2, "Df diff"])
+
+write_json(out, "lavaan_extra.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")

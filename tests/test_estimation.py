@@ -1,0 +1,149 @@
+"""ML / FIML estimates, standard errors, standardized solution and fit indices against lavaan.
+
+Expected values: tests/references.py (lavaan 0.6.14; each case names its R call).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from sem_upgrade.errors import SemUpgradeError
+from sem_upgrade.estimation import fit_model
+from sem_upgrade.fit_indices import fit_measures
+
+from references import FIT_CASES, ML, ML_REL, PD_MODEL, HS_MODEL, RELATIVE_KEYS, load_csv, load_json
+
+_FITS = {}
+
+
+def _fit(case):
+    if case.id not in _FITS:
+        _FITS[case.id] = fit_model(case.model, load_csv(case.data), missing=case.missing,
+                                   likelihood=case.likelihood)
+    return _FITS[case.id]
+
+
+@pytest.mark.parametrize("case", FIT_CASES, ids=[c.id for c in FIT_CASES])
+def test_fit_measures_equal_lavaan(case):
+    fit = _fit(case)
+    assert fit.converged
+    got = fit_measures(fit)
+    expected = case.expected()
+    keys = case.indices or [k for k in expected if k in got]
+    assert len(keys) >= 20
+    for key in keys:
+        want = expected[key]
+        if want is None:
+            continue
+        tol = ML_REL if key in RELATIVE_KEYS else ML
+        assert_allclose(got[key], want, **tol, err_msg=f"{case.id}: {key}")
+    assert got["df"] == expected["df"] and got["npar"] == expected["npar"]
+
+
+def test_fiml_gives_lavaan_fit_not_pairwise():
+    # lavaan missing = "ml" chisq 75.392 (df 24); listwise would give 64.681 at N = 181
+    case = next(c for c in FIT_CASES if c.id == "hsm_fiml")
+    fit = _fit(case)
+    assert fit.n == 301
+    assert_allclose(fit.chisq, 75.3918724779144, rtol=1e-6)
+
+
+@pytest.mark.parametrize("case_id,key", [("hs_ml", ("holzinger_swineford.json", "loadings")),
+                                         ("hsm_fiml", ("holzinger_swineford_missing.json", "fiml", "loadings")),
+                                         ("hsm_listwise", ("holzinger_swineford_missing.json", "listwise", "loadings"))])
+def test_standardized_loadings_equal_lavaan(case_id, key):
+    fit = _fit(next(c for c in FIT_CASES if c.id == case_id))
+    ref = load_json(key[0])
+    for k in key[1:]:
+        ref = ref[k]
+    tab = fit.table()
+    tab = tab[tab["op"] == "=~"].set_index(["lhs", "rhs"])
+    got = [tab.loc[(r["construct"], r["item"]), "std_estimate"] for r in ref]
+    assert_allclose(got, [r["std_loading"] for r in ref], **ML)
+
+
+@pytest.mark.parametrize("case_id,source", [
+    ("pd_ml", ("political_democracy.json", "paths")),
+    ("hs_wishart", ("lavaan_extra.json", "hs_wishart", "params")),
+    ("pd_wishart", ("lavaan_extra.json", "pd_wishart", "params")),
+])
+def test_parameter_table_equals_lavaan(case_id, source):
+    # parameterEstimates(fit, standardized = TRUE): est, se, z, pvalue, std.all
+    fit = _fit(next(c for c in FIT_CASES if c.id == case_id))
+    ref = load_json(source[0])
+    for k in source[1:]:
+        ref = ref[k]
+    ref = pd.DataFrame(ref).rename(columns={"std.all": "std_all"})
+    got = fit.table().merge(ref, on=["lhs", "op", "rhs"], suffixes=("", "_r"))
+    assert len(got) == len(fit.table()) == len(ref)
+    free = got["free"]
+    assert_allclose(got["estimate"], got["est"], **ML)
+    assert_allclose(got.loc[free, "se"], got.loc[free, "se_r"], **ML)
+    assert_allclose(got.loc[free, "z"], got.loc[free, "z_r"], rtol=1e-3, atol=1e-3)
+    assert_allclose(got.loc[free, "pvalue"], got.loc[free, "pvalue_r"], **ML)
+    assert_allclose(got["std_estimate"], got["std_all"], **ML)
+
+
+def test_r2_equals_lavaan():
+    fit = _fit(next(c for c in FIT_CASES if c.id == "pd_ml"))
+    ref = load_json("political_democracy.json")["r2"]
+    got = fit.r2()
+    assert set(ref) == set(got)
+    assert_allclose([got[k] for k in ref], list(ref.values()), **ML)
+
+
+def test_optimum_is_tighter_than_semopy_default():
+    # Our optimum must be lavaan's: the gradient there is ~0 (semopy's default stops ~5e-4 short).
+    from sem_upgrade.estimation import _ml_grad_info
+    fit = _fit(next(c for c in FIT_CASES if c.id == "hs_ml"))
+    g, _ = _ml_grad_info(fit.structure, fit.sample_cov)(fit.theta)
+    assert np.max(np.abs(g)) < 1e-7
+
+
+def test_not_identified_model_is_named():
+    data = load_csv("holzinger_swineford.csv")
+    with pytest.raises(SemUpgradeError, match="not identified"):
+        fit_model("f =~ x1 + x2\nf ~~ f\nx1 ~~ x2", data)
+
+
+def test_duplicated_item_named_in_non_pd_message():
+    data = load_csv("holzinger_swineford.csv").copy()
+    data["x3"] = data["x2"]
+    with pytest.raises(SemUpgradeError, match=r"duplicated items: x3 and x2"):
+        fit_model(HS_MODEL, data)
+
+
+def test_constant_item_named():
+    data = load_csv("holzinger_swineford.csv").copy()
+    data["x5"] = 3.0
+    with pytest.raises(SemUpgradeError, match=r"zero variance: x5"):
+        fit_model(HS_MODEL, data)
+
+
+def test_too_few_rows_says_how_many():
+    data = load_csv("holzinger_swineford.csv").head(8)
+    with pytest.raises(SemUpgradeError, match=r"8 usable rows for 9 items; at least 10"):
+        fit_model(HS_MODEL, data)
+
+
+def _exact_sample(cov, n, seed=0):
+    """Data whose divisor-N covariance equals ``cov`` exactly (whitened draws)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, len(cov)))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(z.T @ z / n)).T
+    return z @ np.linalg.cholesky(cov).T
+
+
+def test_heywood_case_is_reported_with_closed_form_value():
+    # One factor, three indicators, df = 0: theta_a = s_aa - s_ab s_ac / s_bc (closed form)
+    # = 1 - .8 * .8 / .5 = -0.28, a negative residual variance (Heywood case).
+    cov = np.array([[1.0, 0.8, 0.8], [0.8, 1.0, 0.5], [0.8, 0.5, 1.0]])
+    data = pd.DataFrame(_exact_sample(cov, 300), columns=["a", "b", "c"])
+    fit = fit_model("F =~ a + b + c", data)
+    table = fit.table().set_index(["lhs", "op", "rhs"])
+    assert_allclose(table.loc[("a", "~~", "a"), "estimate"], -0.28, atol=1e-6)
+    problems = fit.admissibility()
+    assert any(p.startswith("negative variance of a") for p in problems)
+    assert any("standardized loading of a on F" in p for p in problems)
