@@ -54,7 +54,8 @@ class SurveyData:
     items : list of str
         Item columns in questionnaire order.
     rejected : DataFrame
-        Columns ``line, id, columns, values, reason``; one row per rejected source row.
+        Columns ``line, id, columns, values, kind, reason``; one row per rejected source row;
+        ``kind`` is ``invalid value``, ``duplicate id`` or ``malformed row``.
     source : str
         The file that was read.
     n_rows_read : int
@@ -88,11 +89,7 @@ class SurveyData:
         used = self.analysis_frame(missing)
         complete = x.dropna()
         straight = complete.index[complete.nunique(axis=1) == 1] if len(self.items) > 1 else complete.index[:0]
-        reasons: dict[str, int] = {}
-        for reason in self.rejected["reason"]:
-            for part in str(reason).split("; "):
-                key = part.split(":")[0]
-                reasons[key] = reasons.get(key, 0) + 1
+        reasons = {str(k): int(v) for k, v in self.rejected["kind"].value_counts(sort=False).items()}
         return {
             "source": self.source,
             "n_rows_read": self.n_rows_read,
@@ -282,7 +279,7 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
     for line, record in rows:
         rid = _id_text(record[col[q.id_column]]) if q.id_column and col[q.id_column] < len(record) else ""
         if len(record) != len(header) and path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            rejected.append((line, rid, "", "", f"row has {len(record)} fields, the header has {len(header)}"))
+            rejected.append((line, rid, "", "", "malformed row", f"row has {len(record)} fields, the header has {len(header)}"))
             continue
         values, bad_cols, bad_vals, reasons = [], [], [], []
         for item in q.items:
@@ -298,12 +295,12 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
             else:
                 values.append(lo + hi - parsed if item in reverse else parsed)
         if bad_cols:
-            rejected.append((line, rid, "; ".join(bad_cols), "; ".join(bad_vals),
+            rejected.append((line, rid, "; ".join(bad_cols), "; ".join(bad_vals), "invalid value",
                              "invalid value: " + "; ".join(reasons)))
             continue
         if rid:
             if rid in seen_ids:
-                rejected.append((line, rid, q.id_column, rid, f"duplicate id: first seen on line {seen_ids[rid]}"))
+                rejected.append((line, rid, q.id_column, rid, "duplicate id", f"duplicate id: first seen on line {seen_ids[rid]}"))
                 continue
             seen_ids[rid] = line
         kept_lines.append(line)
@@ -313,12 +310,12 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
     frame = pd.DataFrame(kept_values, columns=q.items, index=pd.Index(kept_lines, name="line"), dtype=float)
     for k, h in enumerate(extras):
         frame[h] = [r[k] for r in kept_extra]
-    rejected_df = pd.DataFrame(rejected, columns=["line", "id", "columns", "values", "reason"])
+    rejected_df = pd.DataFrame(rejected, columns=["line", "id", "columns", "values", "kind", "reason"])
     data = SurveyData(frame=frame, items=list(q.items), rejected=rejected_df, source=str(path),
                       n_rows_read=len(rows), id_column=q.id_column, reverse_items=sorted(reverse))
     if frame.empty:
         raise SemUpgradeError(f"{path}: no valid rows left: all {len(rows)} data rows were rejected "
-                              f"(first reason: {rejected[0][4] if rejected else 'the file has no data rows'})")
+                              f"(first reason: {rejected[0][5] if rejected else 'the file has no data rows'})")
     return data
 
 

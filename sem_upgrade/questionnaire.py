@@ -51,6 +51,27 @@ _Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+
+class _MappingWithDuplicates(dict):
+    """A mapping that remembers keys given more than once (PyYAML keeps the last silently)."""
+
+    duplicates: list
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    out = _MappingWithDuplicates()
+    out.duplicates = []
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            out.duplicates.append(key)
+        out[key] = loader.construct_object(value_node, deep=True)
+    return out
+
+
+_Yaml12Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
@@ -175,6 +196,7 @@ class _Parser:
     def parse(self, doc) -> Questionnaire:
         if not isinstance(doc, dict):
             raise SemUpgradeError(f"{self.source}: the file must be a mapping with a 'constructs' key")
+        self._no_duplicates(doc, "")
         known = {"name", "title", "id", "scale", "missing_codes", "constructs", "paths",
                  "covariances", "hypotheses", "population", "description", "source", "notes"}
         for key in doc:
@@ -212,6 +234,19 @@ class _Parser:
             missing_codes=tuple(float(v) for v in codes),
             population=population,
         )
+
+    def _no_duplicates(self, node, key):
+        """Report a key given twice; constructs and hypotheses get their own wording."""
+        dups = getattr(node, "duplicates", [])
+        if dups:
+            what = {"constructs": "duplicate construct", "hypotheses": "duplicate hypothesis id"}.get(key, "duplicate key")
+            self.fail(f"{key}.{dups[0]}" if key else str(dups[0]), what)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                self._no_duplicates(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                self._no_duplicates(v, f"{key}[{i}]")
 
     def _scale(self, scale):
         if scale is None:
