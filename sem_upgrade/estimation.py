@@ -132,11 +132,17 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
                           table=table, start=np.array(start, float))
 
 
-def _lavaan_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
-    """Write each covariance pair in order of first appearance in the syntax, as lavaan does."""
+def syntax_order(syntax: str) -> dict[str, int]:
+    """Rank of each name by first appearance in the model syntax (lavaan's variable order)."""
     order: dict[str, int] = {}
     for tok in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", syntax):
         order.setdefault(tok, len(order))
+    return order
+
+
+def _lavaan_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
+    """Write each covariance pair in order of first appearance in the syntax, as lavaan does."""
+    order = syntax_order(syntax)
     swap = (table["op"] == "~~") & (table["lhs"].map(order) > table["rhs"].map(order))
     table.loc[swap, ["lhs", "rhs"]] = table.loc[swap, ["rhs", "lhs"]].to_numpy()
     return table
@@ -192,8 +198,16 @@ def sigma_jacobian(st: ModelStructure, theta: np.ndarray) -> np.ndarray:
     # Lambda and Beta enter twice (x and x'); Psi and Theta off-diagonal elements too.
     twice = (mid == _LAMBDA) | (mid == _BETA) | (r != c)
     contrib = np.where(twice[:, None, None], outer + outer.transpose(0, 2, 1), outer)
+    if len(k) == q and np.array_equal(k, np.arange(q)):
+        return contrib  # one location per parameter, in order: no accumulation needed
     np.add.at(out, k, contrib)
     return out
+
+
+def _trace_products(A: np.ndarray) -> np.ndarray:
+    """H_kl = tr(A_k A_l) for a stack of matrices A (q, p, p), via one matrix product."""
+    q = A.shape[0]
+    return A.reshape(q, -1) @ A.transpose(0, 2, 1).reshape(q, -1).T
 
 
 def _chol_inv(a: np.ndarray):
@@ -343,25 +357,31 @@ def _f_ml(st, theta, S, logdet_s):
     return logdet + np.sum(S * inv) - logdet_s - S.shape[0]
 
 
-def _fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9):
+def _fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9, grad=None):
     """Fisher scoring with step halving, then Newton steps near the optimum.
 
-    ``grad_info(theta)`` -> (gradient, expected information). Far from the optimum the
-    expected information is a safe positive-definite metric; near it (max |g| < 1e-4) the
-    Hessian from differencing the analytic gradient is used, because Fisher scoring only
-    converges linearly when the model misfits (large residuals).
+    ``grad_info(theta)`` -> (gradient, expected information); ``grad(theta)`` -> gradient
+    alone (defaults to the first part of grad_info). Far from the optimum the expected
+    information is a safe positive-definite metric; near it (max |g| < 1e-4) the Hessian
+    from differencing the analytic gradient is used, because Fisher scoring converges only
+    linearly when the model misfits (large residuals).
     """
+    grad = grad or (lambda z: grad_info(z)[0])
     theta = theta0.copy()
     f = objective(theta)
     if not np.isfinite(f):
         return theta, f, False, 0, "the starting values give a non-positive-definite implied matrix"
+    newton = None  # Hessian, differenced once near the optimum and then reused (chord steps)
     for it in range(1, max_iter + 1):
-        g, H = grad_info(theta)
-        if np.max(np.abs(g)) < 1e-4:
-            Hn = _observed_information(lambda z: grad_info(z)[0], theta)
-            Hn = 0.5 * (Hn + Hn.T)
-            if np.linalg.eigvalsh(Hn).min() > 0:
-                H = Hn
+        if newton is None:
+            g, H = grad_info(theta)
+            if np.max(np.abs(g)) < 1e-4:
+                Hn = _observed_information(grad, theta)
+                Hn = 0.5 * (Hn + Hn.T)
+                if np.linalg.eigvalsh(Hn).min() > 0:
+                    newton = H = Hn
+        else:
+            g, H = grad(theta), newton
         try:
             step = -np.linalg.solve(H + 1e-12 * np.eye(len(g)), g)
         except np.linalg.LinAlgError:
@@ -378,20 +398,30 @@ def _fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9):
         theta, f_old, f = cand, f, fc
         if np.max(np.abs(alpha * step)) < tol or (np.max(np.abs(g)) < tol and abs(f_old - f) < 1e-15):
             return theta, f, True, it, "converged"
-    g, _ = grad_info(theta)
+    g = grad(theta)
     return theta, f, bool(np.max(np.abs(g)) < 1e-6), max_iter, "iteration limit reached"
 
 
+def _ml_grad(st, S):
+    """Gradient of F_ML: g_k = tr(Sigma^-1 (Sigma - S) Sigma^-1 dSigma_k)."""
+    def grad(theta):
+        sigma = implied(st, theta)[0]
+        inv, _ = _chol_inv(sigma)
+        dS = sigma_jacobian(st, theta)
+        W = inv @ (sigma - S) @ inv
+        return dS.reshape(len(dS), -1) @ W.ravel()
+    return grad
+
+
 def _ml_grad_info(st, S):
+    """Gradient of F_ML and its expected Hessian H_kl = tr(Sigma^-1 dSigma_k Sigma^-1 dSigma_l)."""
     def grad_info(theta):
         sigma = implied(st, theta)[0]
         inv, _ = _chol_inv(sigma)
         dS = sigma_jacobian(st, theta)
         W = inv @ (sigma - S) @ inv
-        g = np.einsum("kij,ij->k", dS, W)
-        A = inv @ dS  # (q, p, p)
-        H = np.einsum("kij,lji->kl", A, A)
-        return g, H
+        g = dS.reshape(len(dS), -1) @ W.ravel()
+        return g, _trace_products(inv @ dS)
     return grad_info
 
 
@@ -427,11 +457,12 @@ def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     objective = lambda th: _f_ml(st, th, S, logdet_s)  # noqa: E731
     grad_info = _ml_grad_info(st, S)
     theta0 = st.start if start is None else start
-    theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta0)
+    grad = _ml_grad(st, S)
+    theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta0, grad=grad)
     if not converged and start is None:
         theta1 = _semopy_start(st, S, n)
         if theta1 is not None:
-            theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta1)
+            theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta1, grad=grad)
     _, H = grad_info(theta)
     vcov, warn = _invert_information(0.5 * n_eff * H, st)
     sigma = implied(st, theta)[0]
@@ -509,51 +540,77 @@ def _not_pd_message(S, names):
 
 # ---------------------------------------------------------------- FIML
 @dataclass
-class _Patterns:
-    observed: list[np.ndarray]  # indices observed in each pattern
-    n: np.ndarray
-    mean: list[np.ndarray]
-    cov: list[np.ndarray]  # divisor n_k, around the pattern mean
-    rows: list[np.ndarray]
+class _Group:
+    """Missingness patterns with the same number of observed items, stacked for batched algebra."""
+
+    obs: np.ndarray  # (k, po) observed indices of each pattern
+    mis: np.ndarray  # (k, pm) missing indices
+    n: np.ndarray  # (k,) rows per pattern
+    mean: np.ndarray  # (k, po) pattern means
+    cov: np.ndarray  # (k, po, po) pattern covariances (divisor n_k, around the pattern mean)
 
 
-def _patterns(x: np.ndarray) -> _Patterns:
+def _patterns(x: np.ndarray) -> list[_Group]:
+    """Group rows by missingness pattern; the likelihood only needs each pattern's n, mean, cov."""
     mask = ~np.isnan(x)
     keys, inverse = np.unique(mask, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    obs, ns, means, covs, rows = [], [], [], [], []
+    by_size: dict[int, list] = {}
     for k, key in enumerate(keys):
         if not key.any():
             continue
-        idx = np.where(inverse == k)[0]
-        o = np.where(key)[0]
-        y = x[np.ix_(idx, o)]
-        m = y.mean(axis=0)
-        d = y - m
-        obs.append(o), ns.append(len(idx)), means.append(m), covs.append(d.T @ d / len(idx)), rows.append(y)
-    return _Patterns(obs, np.array(ns), means, covs, rows)
+        rows = x[np.ix_(inverse == k, key)]
+        m = rows.mean(axis=0)
+        d = rows - m
+        by_size.setdefault(int(key.sum()), []).append((np.where(key)[0], np.where(~key)[0], len(rows), m, d.T @ d / len(rows)))
+    return [_Group(np.array([e[0] for e in g]), np.array([e[1] for e in g]).reshape(len(g), -1),
+                   np.array([e[2] for e in g], float), np.array([e[3] for e in g]), np.array([e[4] for e in g]))
+            for _, g in sorted(by_size.items())]
 
 
-def _fiml_m2ll(pat: _Patterns, mu: np.ndarray, sigma: np.ndarray) -> float:
-    """-2 log-likelihood of incomplete normal data (sum over missingness patterns)."""
+def _block(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Stack of sub-matrices a[rows_k][:, cols_k]."""
+    return a[rows[:, :, None], cols[:, None, :]]
+
+
+def _scatter(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: int) -> np.ndarray:
+    """Sum a stack of blocks (k, a, b) into a p x p matrix at rows x cols."""
+    flat = (rows[:, :, None] * p + cols[:, None, :]).ravel()
+    return np.bincount(flat, weights=vals.ravel(), minlength=p * p).reshape(p, p)
+
+
+def _group_inverse(sig_oo: np.ndarray):
+    """Batched inverse and log-determinant of positive-definite blocks, or None."""
+    try:
+        chol = np.linalg.cholesky(sig_oo)
+    except np.linalg.LinAlgError:
+        return None
+    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    return np.linalg.inv(sig_oo), logdet
+
+
+def _fiml_m2ll(groups: list[_Group], mu: np.ndarray, sigma: np.ndarray) -> float:
+    """-2 log-likelihood of incomplete normal data, from pattern means and covariances."""
     total = 0.0
-    for o, n, m, c in zip(pat.observed, pat.n, pat.mean, pat.cov):
-        ci = _chol_inv(sigma[np.ix_(o, o)])
-        if ci is None:
+    for g in groups:
+        res = _group_inverse(_block(sigma, g.obs, g.obs))
+        if res is None:
             return np.inf
-        inv, logdet = ci
-        d = m - mu[o]
-        total += n * (len(o) * _LOG2PI + logdet + np.sum(inv * c) + d @ inv @ d)
-    return total
+        inv, logdet = res
+        d = g.mean - mu[g.obs]
+        quad = np.einsum("ki,kij,kj->k", d, inv, d)
+        total += np.sum(g.n * (g.obs.shape[1] * _LOG2PI + logdet + np.einsum("kij,kji->k", inv, g.cov) + quad))
+    return float(total)
 
 
 def em_saturated(x: np.ndarray, max_iter: int = 10000, tol: float = 1e-12):
     """EM estimates of the saturated mean and covariance of incomplete normal data.
 
     Returns (mu, sigma, loglik, iterations). Rows with every value missing must be removed.
-    Reference: Little & Rubin (2002), ch. 11.
+    The E-step works on pattern means and covariances (sufficient statistics), so its cost
+    does not grow with the number of rows. Reference: Little & Rubin (2002), ch. 11.
     """
-    pat = _patterns(x)
+    groups = _patterns(x)
     n, p = x.shape
     mu = np.nanmean(x, axis=0)
     sigma = np.diag(np.nanvar(x, axis=0))
@@ -561,24 +618,28 @@ def em_saturated(x: np.ndarray, max_iter: int = 10000, tol: float = 1e-12):
     for it in range(1, max_iter + 1):
         t1 = np.zeros(p)
         t2 = np.zeros((p, p))
-        for o, y in zip(pat.observed, pat.rows):
-            m_idx = np.setdiff1d(np.arange(p), o)
-            if len(m_idx) == 0:
-                t1 += y.sum(axis=0)
-                t2 += y.T @ y
+        for g in groups:
+            nk = g.n
+            second = g.cov + g.mean[:, :, None] * g.mean[:, None, :]  # E[y y'] over the pattern's rows
+            t1 += np.bincount(g.obs.ravel(), weights=(nk[:, None] * g.mean).ravel(), minlength=p)
+            t2 += _scatter(nk[:, None, None] * second, g.obs, g.obs, p)
+            if g.mis.shape[1] == 0:
                 continue
-            s_oo = sigma[np.ix_(o, o)]
-            b = np.linalg.solve(s_oo, sigma[np.ix_(o, m_idx)]).T  # (m, o)
-            z = np.empty((len(y), p))
-            z[:, o] = y
-            z[:, m_idx] = mu[m_idx] + (y - mu[o]) @ b.T
-            cond = sigma[np.ix_(m_idx, m_idx)] - b @ sigma[np.ix_(o, m_idx)]
-            t1 += z.sum(axis=0)
-            t2 += z.T @ z
-            t2[np.ix_(m_idx, m_idx)] += len(y) * cond
+            s_oo = _block(sigma, g.obs, g.obs)
+            s_om = _block(sigma, g.obs, g.mis)
+            b = np.linalg.solve(s_oo, s_om).transpose(0, 2, 1)  # (k, pm, po): regression of missing on observed
+            c0 = mu[g.mis] - np.einsum("kmo,ko->km", b, mu[g.obs])  # intercepts
+            zm = c0 + np.einsum("kmo,ko->km", b, g.mean)  # mean of the imputed values
+            cond = _block(sigma, g.mis, g.mis) - np.einsum("kmo,kol->kml", b, s_om)
+            mo = c0[:, :, None] * g.mean[:, None, :] + np.einsum("kmo,kol->kml", b, second)
+            mm = (np.einsum("kmo,kol,knl->kmn", b, g.cov, b) + zm[:, :, None] * zm[:, None, :] + cond)
+            t1 += np.bincount(g.mis.ravel(), weights=(nk[:, None] * zm).ravel(), minlength=p)
+            w = nk[:, None, None]
+            t2 += _scatter(w * mo, g.mis, g.obs, p) + _scatter(w * mo.transpose(0, 2, 1), g.obs, g.mis, p)
+            t2 += _scatter(w * mm, g.mis, g.mis, p)
         mu = t1 / n
         sigma = t2 / n - np.outer(mu, mu)
-        ll = -0.5 * _fiml_m2ll(pat, mu, sigma)
+        ll = -0.5 * _fiml_m2ll(groups, mu, sigma)
         if abs(ll - ll_old) < tol * max(1.0, abs(ll)):
             return mu, sigma, ll, it
         ll_old = ll
@@ -597,7 +658,7 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     x = np.asarray(data[st.observed] if isinstance(data, pd.DataFrame) else data, float)
     x = x[~np.isnan(x).all(axis=1)]
     n, p = x.shape
-    pat = _patterns(x)
+    groups = _patterns(x)
     mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
     if _chol_inv(sig_h1) is None:
         raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
@@ -614,15 +675,16 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
 
     def objective(par):
         sigma = implied(st, par[:q])[0]
-        return _fiml_m2ll(pat, par[q:], sigma) / n
+        return _fiml_m2ll(groups, par[q:], sigma) / n
 
     def grad_info(par):
-        g, H, _ = _fiml_derivatives(st, pat, par, q, p, n)
+        g, H, _ = _fiml_derivatives(st, groups, par, q, p, n)
         return g, H
 
-    par, f, converged, iters, msg = _fisher_scoring(objective, grad_info, start)
+    grad = lambda z: _fiml_derivatives(st, groups, z, q, p, n, with_info=False)[0]  # noqa: E731
+    par, f, converged, iters, msg = _fisher_scoring(objective, grad_info, start, grad=grad)
     ll = -0.5 * n * f
-    info_obs = _observed_information(lambda z: _fiml_derivatives(st, pat, z, q, p, n)[0], par) * n / 2.0
+    info_obs = _observed_information(grad, par) * n / 2.0
     vcov, warn = _invert_information(0.5 * (info_obs + info_obs.T), _with_means(st, p))
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)
     ll_b = 0.0
@@ -645,24 +707,38 @@ def _with_means(st, p):
     return clone
 
 
-def _fiml_derivatives(st, pat, par, q, p, n):
-    """Gradient of -2 logl / n and its expected information (Fisher scoring matrix)."""
+def _fiml_derivatives(st, groups, par, q, p, n, with_info=True):
+    """Gradient of -2 logl / n and (optionally) its expected information (Fisher scoring matrix).
+
+    With I_k the inverse of a pattern's Sigma_oo embedded in p x p zeros, the expected
+    information of the covariance parameters is sum_k n_k tr(I_k dSigma_a I_k dSigma_b),
+    computed for all patterns at once as D W D' with W = sum_k n_k (I_k (x) I_k).
+    """
     theta, mu = par[:q], par[q:]
     sigma = implied(st, theta)[0]
     dS = sigma_jacobian(st, theta)
     G = np.zeros((p, p))
     g_mu = np.zeros(p)
     H = np.zeros((q + p, q + p))
-    for o, nk, m, c in zip(pat.observed, pat.n, pat.mean, pat.cov):
-        inv, _ = _chol_inv(sigma[np.ix_(o, o)])
-        d = m - mu[o]
-        t = c + np.outer(d, d)
-        G[np.ix_(o, o)] += nk * (inv - inv @ t @ inv)
-        g_mu[o] += -2.0 * nk * (inv @ d)
-        A = inv @ dS[:, o][:, :, o]
-        H[:q, :q] += nk * np.einsum("kij,lji->kl", A, A)
-        H[np.ix_(q + o, q + o)] += 2.0 * nk * inv
-    g = np.concatenate([np.einsum("kij,ij->k", dS, G), g_mu]) / n
+    W = np.zeros((p, p, p, p)) if with_info else None
+    for g in groups:
+        inv, _ = _group_inverse(_block(sigma, g.obs, g.obs))
+        d = g.mean - mu[g.obs]
+        t = g.cov + d[:, :, None] * d[:, None, :]
+        w = g.n[:, None, None]
+        G += _scatter(w * (inv - inv @ t @ inv), g.obs, g.obs, p)
+        g_mu += np.bincount(g.obs.ravel(), weights=(-2.0 * g.n[:, None] * np.einsum("kij,kj->ki", inv, d)).ravel(),
+                            minlength=p)
+        if with_info:
+            full = np.zeros((len(g.n), p, p))
+            full[np.arange(len(g.n))[:, None, None], g.obs[:, :, None], g.obs[:, None, :]] = inv
+            # W[b, a, c, d] = sum_k n_k I_k[b, a] I_k[c, d]
+            W += np.tensordot(g.n[:, None, None] * full, full, axes=([0], [0]))
+            H[q:, q:] += 2.0 * np.tensordot(g.n, full, axes=1)
+    if with_info:
+        D = dS.reshape(q, -1)
+        H[:q, :q] = D @ W.transpose(0, 2, 3, 1).reshape(p * p, p * p) @ D.T
+    g = np.concatenate([dS.reshape(q, -1) @ G.ravel(), g_mu]) / n
     return g, H / n, None
 
 

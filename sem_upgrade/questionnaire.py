@@ -141,9 +141,10 @@ class Questionnaire:
 
     def measurement_syntax(self) -> str:
         """lavaan/semopy syntax of the measurement model (constructs freely correlated)."""
-        lines = [f"{c.name} =~ {' + '.join(c.items)}" for c in self.constructs.values()]
-        lines += [f"{a} ~~ {b}" for a, b in self.covariances if a in self.items]
-        return "\n".join(lines)
+        from .measurement import cfa_syntax
+
+        return cfa_syntax({c.name: list(c.items) for c in self.constructs.values()},
+                          "\n".join(f"{a} ~~ {b}" for a, b in self.covariances if a in self.items))
 
     def structural_syntax(self) -> str:
         """lavaan/semopy syntax of the full model: measurement part plus the structural paths."""

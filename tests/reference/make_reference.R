@@ -64,4 +64,49 @@ out$hs_one_factor <- list(call = "cfa('g =~ x1 + ... + x9', data = hs)", fit = f
                           chisq_diff = anova(one, fit_hs)[2, "Chisq diff"],
                           df_diff = anova(one, fit_hs)[2, "Df diff"])
 
+
+# 6. Delta-method (default se) indirect and total effects, Political Democracy
+pd_lab <- sub("dem60 ~ ind60", "dem60 ~ a*ind60", pd_model, fixed = TRUE)
+pd_lab <- sub("dem65 ~ ind60 + dem60", "dem65 ~ c*ind60 + b*dem60", pd_lab, fixed = TRUE)
+pd_lab <- paste(pd_lab, "ind := a*b", "total := c + a*b", sep = "\n")
+fit_lab <- sem(pd_lab, data = pd)
+dd <- parameterEstimates(fit_lab, standardized = TRUE)
+dd <- dd[dd$op == ":=", c("lhs", "est", "se", "z", "pvalue", "ci.lower", "ci.upper", "std.all")]
+out$pd_defined_delta <- list(call = "sem(model with a, b, c labels; ind := a*b; total := c + a*b, data = pd)",
+                             table = dd)
+
+# 7. The bundled Liaoning survey (218 simulated firms; copied here as liaoning_2012_survey.csv).
+#    Reverse-keyed nhe4 recoded as 1 + 7 - x, as the questionnaire says.
+lia <- read.csv("liaoning_2012_survey.csv")
+lia$nhe4 <- 8 - lia$nhe4
+lia_cfa <- "
+NSC =~ nsc1 + nsc2 + nsc3 + nsc4
+NHE =~ nhe1 + nhe2 + nhe3 + nhe4
+TST =~ tst1 + tst2 + tst3 + tst4
+KAQ =~ kaq1 + kaq2 + kaq3 + kaq4
+KCR =~ kcr1 + kcr2 + kcr3 + kcr4
+UPG =~ upg1 + upg2 + upg3
+"
+lia_sem <- paste(lia_cfa, "KAQ ~ NSC + NHE + TST", "KCR ~ KAQ + TST", "UPG ~ KAQ + KCR", sep = "\n")
+f_cfa <- cfa(lia_cfa, data = lia)
+f_sem <- sem(lia_sem, data = lia)
+blocks <- list(NSC = paste0("nsc", 1:4), NHE = paste0("nhe", 1:4), TST = paste0("tst", 1:4),
+               KAQ = paste0("kaq", 1:4), KCR = paste0("kcr", 1:4), UPG = paste0("upg", 1:3))
+alphas <- lapply(blocks, function(it) {
+  a <- psych::alpha(lia[, it], warnings = FALSE)
+  list(alpha = a$total$raw_alpha, std_alpha = a$total$std.alpha,
+       citc = as.list(setNames(a$item.stats$r.drop, it)),
+       alpha_if_deleted = as.list(setNames(a$alpha.drop$raw_alpha, it)))
+})
+out$liaoning <- list(
+  call = "cfa(lia_cfa, data = lia); sem(lia_sem, data = lia); psych::alpha per construct; semTools::htmt(lia_cfa, lia, htmt2 = FALSE)",
+  fit_measurement = fm(f_cfa), fit_structural = fm(f_sem),
+  params_structural = pe(f_sem), params_measurement = pe(f_cfa),
+  r2 = as.list(lavInspect(f_sem, "r2")),
+  htmt = unclass(htmt(lia_cfa, data = lia, htmt2 = FALSE)),
+  omega = as.list(compRelSEM(f_cfa, obs.var = FALSE)),
+  alpha = alphas,
+  modindices_structural = mi_top(f_sem)
+)
+
 write_json(out, "lavaan_extra.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")

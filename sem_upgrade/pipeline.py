@@ -1,0 +1,245 @@
+"""The pipeline: ingest -> reliability -> measurement -> structural -> fit indices -> outputs.
+
+A thin orchestrator: each stage lives in its own module; this one calls them in order,
+gathers their results into one :class:`~sem_upgrade.results.Results`, and writes the files.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import fit_indices, measurement, reliability, structural
+from .errors import SemUpgradeError
+from .estimation import fit_model
+from .ingest import MISSING_POLICIES, read_survey
+from .questionnaire import Questionnaire, load_questionnaire
+from .results import Results
+
+__all__ = ["run", "validate", "bundled_paths"]
+
+
+def bundled_paths() -> tuple[Path, Path]:
+    """The bundled survey (218 simulated firms) and its questionnaire (the Liaoning study)."""
+    here = Path(__file__).parent
+    qdir = here / "questionnaires"
+    if not qdir.is_dir():  # source checkout / editable install: the top-level folder
+        qdir = here.parent / "questionnaires"
+    return here / "data" / "liaoning_2012_survey.csv", qdir / "liaoning_2012.yaml"
+
+
+def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
+    """Check a questionnaire and a survey file without fitting anything; returns the SurveyData."""
+    q = questionnaire if isinstance(questionnaire, Questionnaire) else load_questionnaire(questionnaire)
+    return q, read_survey(data, q)
+
+
+def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
+        outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
+        alpha: float = 0.05, seed: int = 2012, bootstrap: int = 0) -> Results:
+    """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
+
+    Parameters
+    ----------
+    data, questionnaire : path, optional
+        Survey file (CSV, xlsx, sav) and questionnaire YAML; both default to the bundled study.
+    missing : {"listwise", "fiml"}
+    likelihood : {"normal", "wishart"}
+        lavaan's default (N) or AMOS's convention (N - 1).
+    alpha : float
+        Significance level of the hypothesis tests.
+    seed : int
+        Seed of every random step (parallel analysis, bootstrap).
+    """
+    if missing not in MISSING_POLICIES:
+        raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
+    if likelihood not in ("normal", "wishart"):
+        raise SemUpgradeError(f"--likelihood: '{likelihood}' is not 'normal' or 'wishart'")
+    if not 0 < alpha < 1:
+        raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise SemUpgradeError(f"--seed: must be an integer, got {seed!r}")
+    if bootstrap:
+        raise SemUpgradeError("--bootstrap: bootstrap intervals are not available in this version; "
+                              "use --bootstrap 0 (indirect effects are tested by the delta method)")
+    if data is None and questionnaire is None:
+        data, questionnaire = bundled_paths()
+    elif data is None or questionnaire is None:
+        raise SemUpgradeError("give both the survey file and its questionnaire (-q), or neither for the bundled study")
+    q, survey = validate(data, questionnaire)
+    res = Results(rejected=survey.rejected)
+    x = survey.analysis_frame(missing)
+    blocks = {c.name: list(c.items) for c in q.constructs.values()}
+    _check_variances(x, survey.source)
+    out = res.data
+    out["n_rows_read"] = survey.n_rows_read
+    out["n_rejected"] = int(len(survey.rejected))
+    out["n_used"] = int(len(x))
+    out["missing"] = missing
+    out["likelihood"] = likelihood
+    out["data_quality"] = survey.quality(missing)
+    out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
+                            "constructs": {c.name: {"label": c.label, "items": list(c.items),
+                                                    "reverse": list(c.reverse)} for c in q.constructs.values()},
+                            "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]}
+    warnings: list[str] = []
+
+    # ---- reliability (item statistics, KMO/Bartlett, EFA, Harman) ----
+    complete = x.dropna()
+    sample_note = ("complete cases (listwise)" if missing == "listwise"
+                   else "complete cases of each construct's items (item statistics do not use FIML)")
+    rel = {}
+    for c, items in blocks.items():
+        ia = reliability.item_analysis(x[items].dropna())
+        ia["sample"] = sample_note
+        rel[c] = ia
+    out["reliability"] = rel
+    if len(complete) > len(survey.items):
+        kb = reliability.kmo_bartlett(complete)
+        out["kmo"], out["bartlett"] = kb["kmo"], kb["bartlett"]
+        pa = reliability.parallel_analysis(complete, rng=seed)
+        out["efa"] = {"parallel_analysis": pa, **reliability.efa(complete, pa["n_factors"], blocks),
+                      "n": int(len(complete))}
+        harman = reliability.harman_single_factor(complete)
+    else:
+        warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test")
+        out["kmo"] = out["bartlett"] = out["efa"] = None
+        harman = {}
+
+    # ---- measurement model (CFA) ----
+    cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+    item_corr = _correlation(cfa)
+    val = measurement.validity(cfa, blocks, item_corr)
+    for c in blocks:
+        rel[c].update({k: v for k, v in val["constructs"][c].items() if k != "sqrt_ave"})
+    res.tables["loadings"] = val["loadings"]
+    out["loadings"] = _with_notes(val["loadings"], "se", "marker loading fixed to 1: no standard error")
+    out["factor_correlations"] = _matrix(val["factor_correlations"])
+    out["fornell_larcker"] = {"matrix": _matrix(val["fornell_larcker"]), "criterion_met": val["fornell_larcker_ok"],
+                              "note": "diagonal: square root of AVE; off-diagonal: factor correlations"}
+    out["htmt"] = _matrix(val["htmt"])
+    out["htmt2"] = _matrix(val["htmt2"])
+    out["htmt_flags"] = val["htmt_flags"]
+    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val), "thresholds": {
+        k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
+    out["fit"] = {"measurement": fit_indices.fit_measures(cfa)}
+    out["admissibility"] = {"measurement": _admissibility(cfa)}
+    try:
+        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
+        cmp = measurement.one_factor_comparison(one, cfa)
+    except SemUpgradeError as exc:
+        cmp = {"error": str(exc)}
+    out["common_method"] = {**harman, "one_factor_cfa": cmp}
+    out["modification_indices"] = {"measurement": structural.modification_indices(cfa)}
+    if missing == "fiml":
+        out["modification_indices"]["note"] = "modification indices are computed for complete-data ML fits only"
+
+    # ---- structural model ----
+    if q.has_structure:
+        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood)
+        names = list(blocks)
+        out["fit"]["structural"] = fit_indices.fit_measures(sem)
+        out["admissibility"]["structural"] = _admissibility(sem)
+        paths = structural.path_table(sem, names)
+        res.tables["paths"] = paths
+        out["paths"] = paths
+        out["r2"] = structural.construct_r2(sem, names)
+        out["exogenous_correlations"] = structural.exogenous_correlations(sem, names)
+        hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha)
+        res.tables["hypotheses"] = hyp
+        out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
+        out["indirect"] = [{"name": h.id, "chain": list(h.chain), **structural.indirect_delta(sem, h.chain, 1 - alpha)}
+                           for h in q.hypotheses if h.kind == "indirect"]
+        out["modification_indices"]["structural"] = structural.modification_indices(sem)
+    out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
+    out["warnings"] = warnings + [w for fit in ("measurement", "structural")
+                                  for w in out["admissibility"].get(fit, {}).get("problems", [])]
+    out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
+    for k in ("kmo", "bartlett"):
+        if out.get(k) is None:
+            out[k] = None
+    if outdir is not None:
+        write_outputs(res, outdir)
+    return res
+
+
+def write_outputs(res: Results, outdir: str | Path) -> Path:
+    """Write results.json and rejected_rows.csv into ``outdir`` (created if needed)."""
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SemUpgradeError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
+    res.to_json(outdir / "results.json")
+    res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
+    return outdir
+
+
+def _check_variances(x: pd.DataFrame, source: str):
+    sd = x.std(ddof=0)
+    const = [c for c in x.columns if not sd[c] > 0]
+    if const:
+        raise SemUpgradeError(f"{source}: item(s) with zero variance in the sample used: {', '.join(const)} "
+                              "(every respondent gave the same answer; drop the item from the questionnaire)")
+
+
+def _correlation(fit) -> pd.DataFrame:
+    """Item correlations of the sample the fit used (EM estimates under FIML)."""
+    S = fit.sample_cov
+    sd = np.sqrt(np.diag(S))
+    return pd.DataFrame(S / np.outer(sd, sd), index=fit.structure.observed, columns=fit.structure.observed)
+
+
+def _matrix(df: pd.DataFrame) -> dict:
+    return {str(r): {str(c): df.loc[r, c] for c in df.columns} for r in df.index}
+
+
+def _with_notes(df: pd.DataFrame, key: str, note: str) -> list[dict]:
+    rows = df.to_dict(orient="records")
+    for r in rows:
+        if r.get(key) is None or (isinstance(r.get(key), float) and not np.isfinite(r[key])):
+            r["note"] = note
+    return rows
+
+
+def _admissibility(fit) -> dict:
+    problems = fit.admissibility()
+    if not fit.converged:
+        problems.insert(0, f"the fit did not converge ({fit.message}); its figures are not valid")
+    return {"converged": bool(fit.converged), "iterations": fit.iterations, "admissible": not problems,
+            "problems": problems, "method": fit.method, "n": fit.n}
+
+
+def _reliability_verdicts(rel: dict, val: dict) -> dict:
+    th = reliability.THRESHOLDS
+    out = {}
+    for c, r in rel.items():
+        v = {}
+        for key in ("alpha", "cr", "ave", "omega"):
+            value = r.get(key)
+            v[key] = None if value is None else bool(value >= th[key][0])
+        v["citc_below"] = [i for i, s in r["items"].items() if s.get("citc") is not None and s["citc"] < th["citc"][0]]
+        v["fornell_larcker"] = val["fornell_larcker_ok"].get(c)
+        out[c] = v
+    return out
+
+
+def _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap) -> dict:
+    versions = {}
+    for pkg in ("sem_upgrade", "semopy", "numpy", "scipy", "pandas", "pingouin", "factor_analyzer", "statsmodels"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"data": Path(data).name, "questionnaire": Path(questionnaire).name,
+            "options": {"missing": missing, "likelihood": likelihood, "alpha": alpha, "seed": seed,
+                        "bootstrap": bootstrap},
+            "versions": versions, "python": platform.python_version(),
+            "conventions": {"chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
+                            "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
+                            "standardized": "std.all (lavaan)", "htmt": "absolute item correlations, arithmetic means "
+                            "(Henseler et al. 2015); htmt2 uses geometric means"}}

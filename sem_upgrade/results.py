@@ -1,0 +1,69 @@
+"""The result of one run: one field per stage plus provenance, and its JSON form.
+
+Nothing here computes statistics; it holds and serialises them. JSON is plain: numbers,
+strings, lists, objects; NaN and infinities become ``null`` and, where a table row holds
+them, a ``note`` says why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Results", "to_plain"]
+
+
+@dataclass
+class Results:
+    """Everything a run computed.
+
+    Attributes hold plain dicts and pandas DataFrames; ``data`` holds the whole JSON
+    document in schema order (see docs/results_schema.md).
+    """
+
+    data: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rejected: pd.DataFrame | None = None
+
+    def __getitem__(self, key):
+        return self.data[key]
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A result table as a DataFrame (``loadings``, ``paths``, ``hypotheses``, ...)."""
+        return self.tables[name]
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The results as JSON text (written to ``path`` when given)."""
+        text = json.dumps(to_plain(self.data), ensure_ascii=False, indent=2, allow_nan=False)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+
+def to_plain(obj):
+    """Convert numpy/pandas values to JSON-ready Python; NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, pd.DataFrame):
+        return [to_plain(r) for r in obj.to_dict(orient="records")]
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_plain(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return str(obj)

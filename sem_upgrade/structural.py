@@ -1,0 +1,227 @@
+"""Structural model: path table, R2, exogenous correlations, hypothesis table, modification indices.
+
+Everything here reads a fitted :class:`sem_upgrade.estimation.Fit`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .estimation import ModelStructure, _trace_products, implied, sigma_jacobian, syntax_order
+
+__all__ = ["path_table", "construct_r2", "exogenous_correlations", "indirect_delta",
+           "hypothesis_table", "modification_indices"]
+
+
+def path_table(fit, constructs: list[str]) -> pd.DataFrame:
+    """Regression weights among constructs, as AMOS prints them with standardized weights.
+
+    Returns
+    -------
+    DataFrame with columns ``lhs, rhs, estimate, se, z, pvalue, std_estimate``
+    (lhs is the outcome, rhs the predictor; z is AMOS's C.R.).
+    """
+    t = fit.table()
+    t = t[(t["op"] == "~") & t["lhs"].isin(constructs) & t["rhs"].isin(constructs)]
+    return t[["lhs", "rhs", "estimate", "se", "z", "pvalue", "std_estimate"]].reset_index(drop=True)
+
+
+def construct_r2(fit, constructs: list[str]) -> dict[str, float]:
+    """Squared multiple correlation of each endogenous construct."""
+    return {k: v for k, v in fit.r2().items() if k in constructs}
+
+
+def exogenous_correlations(fit, constructs: list[str]) -> pd.DataFrame:
+    """Covariances and correlations among exogenous constructs: ``lhs, rhs, estimate, se, z, pvalue, std_estimate``."""
+    t = fit.table()
+    endo = set(t.loc[t["op"] == "~", "lhs"])
+    sel = ((t["op"] == "~~") & (t["lhs"] != t["rhs"]) & t["lhs"].isin(constructs) & t["rhs"].isin(constructs)
+           & ~t["lhs"].isin(endo) & ~t["rhs"].isin(endo))
+    return t.loc[sel, ["lhs", "rhs", "estimate", "se", "z", "pvalue", "std_estimate"]].reset_index(drop=True)
+
+
+def indirect_delta(fit, chain: tuple[str, ...], level: float = 0.95) -> dict:
+    """Indirect effect along a chain A -> M -> ... -> B: product of its paths, delta-method SE.
+
+    SE = sqrt(g' V g) with g the gradient of the product (Sobel 1982 for two links);
+    the standardized effect is the product of the standardized paths.
+    """
+    t = fit.table()
+    rows = []
+    for a, b in zip(chain, chain[1:]):
+        hit = t[(t["op"] == "~") & (t["lhs"] == b) & (t["rhs"] == a)]
+        rows.append(hit.index[0])
+    est = t.loc[rows, "estimate"].to_numpy()
+    std = t.loc[rows, "std_estimate"].to_numpy()
+    idx = fit.structure.table.loc[rows, "index"].to_numpy()
+    value = float(np.prod(est))
+    grad = np.array([np.prod(np.delete(est, i)) for i in range(len(est))])
+    se = float(np.sqrt(grad @ fit.vcov[np.ix_(idx, idx)] @ grad)) if fit.vcov is not None else np.nan
+    z = value / se if se > 0 else np.nan
+    crit = stats.norm.ppf(0.5 + level / 2)
+    return {"estimate": value, "std_estimate": float(np.prod(std)), "se": se, "z": z,
+            "pvalue": float(2 * stats.norm.sf(abs(z))), "ci_lower": value - crit * se,
+            "ci_upper": value + crit * se, "method": "delta (Sobel)"}
+
+
+def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None = None) -> pd.DataFrame:
+    """One row per hypothesis.
+
+    A path hypothesis is supported when p < alpha and the estimate has the expected sign.
+    An indirect hypothesis uses ``indirect[id]`` when given (bootstrap: supported when the
+    interval excludes 0 on the expected side), otherwise the delta method (p < alpha and sign).
+
+    Returns
+    -------
+    DataFrame with columns ``id, kind, effect, estimate, std_estimate, se, z, pvalue,
+    ci_lower, ci_upper, method, expected_sign, supported, reason``.
+    """
+    t = fit.table()
+    rows = []
+    for h in hypotheses:
+        expected = "+" if h.sign > 0 else "-"
+        if h.kind == "path":
+            a, b = h.chain
+            r = t[(t["op"] == "~") & (t["lhs"] == b) & (t["rhs"] == a)].iloc[0]
+            res = {"estimate": r["estimate"], "std_estimate": r["std_estimate"], "se": r["se"], "z": r["z"],
+                   "pvalue": r["pvalue"], "ci_lower": np.nan, "ci_upper": np.nan, "method": "ML z-test"}
+        else:
+            res = (indirect or {}).get(h.id) or indirect_delta(fit, h.chain, 1 - alpha)
+        sign_ok = np.sign(res["estimate"]) == h.sign
+        if res["method"].startswith("bootstrap"):
+            lo, hi = res["ci_lower"], res["ci_upper"]
+            excludes = (lo > 0) if h.sign > 0 else (hi < 0)
+            opposite = (hi < 0) if h.sign > 0 else (lo > 0)
+            supported = bool(excludes)
+            reason = "" if supported else ("opposite sign" if opposite else "interval includes 0")
+        else:
+            significant = bool(res["pvalue"] < alpha)
+            supported = significant and bool(sign_ok)
+            reason = "" if supported else ("opposite sign" if significant else f"not significant (p >= {alpha:g})")
+        rows.append({"id": h.id, "kind": h.kind, "effect": h.effect, **res, "expected_sign": expected,
+                     "supported": supported, "reason": reason})
+    cols = ["id", "kind", "effect", "estimate", "std_estimate", "se", "z", "pvalue", "ci_lower", "ci_upper",
+            "method", "expected_sign", "supported", "reason"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def modification_indices(fit, top: int = 20) -> pd.DataFrame:
+    """Score-test modification indices with expected parameter change (Sorbom 1989).
+
+    For each parameter now fixed at zero: MI = s^2 / V, EPC = s / V, with s the score of
+    the log-likelihood and V = N (I_22 - I_21 I_11^-1 I_12), I the per-observation expected
+    information of the model with that parameter freed. Candidates: cross-loadings, residual
+    covariances of items, regressions between constructs that keep the model recursive,
+    and residual covariances of constructs. ``sepc_all`` standardizes the EPC as lavaan's
+    ``sepc.all``. Complete-data (ML) fits only.
+
+    Validated against: ``lavaan::modindices(fit)`` (expected information).
+
+    Returns
+    -------
+    DataFrame with columns ``lhs, op, rhs, mi, epc, sepc_all``, the ``top`` largest.
+    """
+    st = fit.structure
+    cands = _candidates(st)
+    if not cands or fit.method != "ml":
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
+    q = st.n_free
+    aug = _augmented(st, cands)
+    theta = np.concatenate([fit.theta, np.zeros(len(cands))])
+    sigma = implied(aug, theta)[0]
+    inv = np.linalg.inv(sigma)
+    dS = sigma_jacobian(aug, theta)
+    info = 0.5 * _trace_products(inv @ dS)  # per observation
+    S = fit.sample_cov
+    W = inv @ (S - sigma) @ inv
+    score = 0.5 * np.einsum("kij,ij->k", dS, W)  # d logl / dtheta per observation
+    n = fit.n_eff
+    i11, i12, i22 = info[:q, :q], info[:q, q:], info[q:, q:]
+    v = np.diag(i22) - np.einsum("ij,ij->j", i12, np.linalg.solve(i11, i12))
+    s2 = score[q:]
+    keep = v > 1e-8 * np.maximum(np.diag(i22), 1.0)
+    mi = np.where(keep, n * s2 ** 2 / np.where(keep, v, 1.0), np.nan)
+    epc = np.where(keep, s2 / np.where(keep, v, 1.0), np.nan)
+    _, phi, (B, L, P, T, C, M) = implied(st, fit.theta)
+    sd_obs = np.sqrt(np.diag(fit.sigma))
+    sd_in = np.sqrt(np.diag(phi))
+    rows = []
+    for (lhs, op, rhs, mid, r, c), m, e in zip(cands, mi, epc):
+        if not np.isfinite(m):
+            continue
+        if mid == 1:
+            num, den = e * sd_in[c], sd_obs[r]
+        elif mid == 0:
+            num, den = e * sd_in[c], sd_in[r]
+        elif mid == 3:
+            num, den = e, np.sqrt(max(T[r, r] * T[c, c], 0.0))
+        else:
+            num, den = e, np.sqrt(max(P[r, r] * P[c, c], 0.0))
+        sepc = num / den if den > 0 else np.nan  # e.g. an item whose residual variance is fixed to 0
+        rows.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(m), "epc": float(e), "sepc_all": float(sepc)})
+    out = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
+    return out.sort_values("mi", ascending=False, kind="stable").head(top).reset_index(drop=True)
+
+
+def _candidates(st: ModelStructure):
+    """Fixed-at-zero parameters that could be freed: (lhs, op, rhs, matrix, row, col)."""
+    t = st.table
+    present = {(m, r, c) for m, r, c in zip(t["matrix"], t["row"], t["col"])}
+    present |= {(m, c, r) for m, r, c in zip(t["matrix"], t["row"], t["col"]) if m in (2, 3)}
+    obs, inner = st.observed, st.inner
+    indicators = [v for v in obs if v not in inner]
+    out = []
+    for c, lv in enumerate(inner):
+        if lv not in st.latent:
+            continue
+        for r, ov in enumerate(obs):
+            if ov in indicators and (1, r, c) not in present:
+                out.append((lv, "=~", ov, 1, r, c))
+    rank = syntax_order(st.syntax)
+    for i in range(len(obs)):
+        for j in range(i + 1, len(obs)):
+            if obs[i] in indicators and obs[j] in indicators and (3, i, j) not in present:
+                a, b = sorted((obs[i], obs[j]), key=lambda v: rank.get(v, len(rank)))
+                out.append((a, "~~", b, 3, i, j))
+    # construct-level: regressions that keep the model recursive, residual covariances of endogenous ones
+    reach = _reachability(st)
+    endo = {inner[r] for m, r, c in present if m == 0}
+    for i, a in enumerate(inner):
+        for j, b in enumerate(inner):
+            if i == j or (0, i, j) in present:
+                continue
+            if not reach[j, i] and not reach[i, j] and (2, i, j) not in present:
+                out.append((a, "~", b, 0, i, j))
+    for i, a in enumerate(inner):
+        for j in range(i + 1, len(inner)):
+            b = inner[j]
+            if a in endo and b in endo and (2, i, j) not in present and not reach[i, j] and not reach[j, i]:
+                out.append((a, "~~", b, 2, i, j))
+    return out
+
+
+def _reachability(st):
+    """reach[i, j]: inner variable i affects j through directed paths (i -> ... -> j)."""
+    n = len(st.inner)
+    adj = np.zeros((n, n), bool)
+    for m, r, c in zip(st.table["matrix"], st.table["row"], st.table["col"]):
+        if m == 0:
+            adj[c, r] = True
+    reach = adj.copy()
+    for k in range(n):
+        reach |= reach[:, [k]] & reach[[k], :]
+    return reach
+
+
+def _augmented(st: ModelStructure, cands) -> ModelStructure:
+    q = st.n_free
+    extra = np.arange(q, q + len(cands))
+    return ModelStructure(
+        syntax=st.syntax, observed=st.observed, inner=st.inner, latent=st.latent, base=st.base,
+        loc_matrix=np.concatenate([st.loc_matrix, [c[3] for c in cands]]).astype(int),
+        loc_row=np.concatenate([st.loc_row, [c[4] for c in cands]]).astype(int),
+        loc_col=np.concatenate([st.loc_col, [c[5] for c in cands]]).astype(int),
+        loc_param=np.concatenate([st.loc_param, extra]).astype(int),
+        table=st.table, start=np.concatenate([st.start, np.zeros(len(cands))]))

@@ -1,0 +1,64 @@
+"""The sem-upgrade command: exit codes, one-line errors, outputs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sem_upgrade.cli import main
+
+
+def test_run_bundled_writes_results(tmp_path, capsys):
+    assert main(["run", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "SIMULATED" in out and "results:" in out
+    assert json.loads((tmp_path / "results.json").read_text())["n_used"] == 218
+    assert (tmp_path / "rejected_rows.csv").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "nope.csv", "-q", "nope.yaml"], "nope.yaml: no such questionnaire file"),
+    (["run", "nope.csv"], "give both the survey file and its questionnaire"),
+    (["run", "--bootstrap", "100"], "--bootstrap: bootstrap intervals are not available"),
+    (["validate", "nope.csv", "-q", "nope.yaml"], "nope.yaml: no such questionnaire file"),
+])
+def test_user_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sem-upgrade: error: {message}"), err
+    assert err.count("\n") == 1
+
+
+def test_bad_questionnaire_through_the_installed_command(tmp_path):
+    q = tmp_path / "q.yaml"
+    q.write_text("constructs:\n  A: {items: [a1, a2]}\npaths: [A ~ B]\n")
+    data = tmp_path / "d.csv"
+    data.write_text("a1,a2\n1,2\n")
+    proc = subprocess.run([sys.executable, "-m", "sem_upgrade.cli", "run", str(data), "-q", str(q), "-o",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == f"sem-upgrade: error: {q}: paths[0]: unknown construct 'B' in 'A ~ B' (constructs: A)\n"
+    assert "Traceback" not in proc.stderr
+
+
+def test_non_integer_seed_rejected(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["run", "--seed", "abc"])
+    assert err.value.code == 2
+    assert "invalid int value: 'abc'" in capsys.readouterr().err
+
+
+def test_validate_prints_quality(tmp_path, capsys):
+    from sem_upgrade.pipeline import bundled_paths
+
+    data, q = bundled_paths()
+    assert main(["validate", str(data), "-q", str(q)]) == 0
+    assert "218 valid rows of 218" in capsys.readouterr().out
+
+
+def test_help_of_each_command():
+    for cmd in ("run", "validate", "simulate"):
+        proc = subprocess.run([sys.executable, "-m", "sem_upgrade.cli", cmd, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "usage: sem-upgrade " + cmd in proc.stdout

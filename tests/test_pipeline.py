@@ -1,0 +1,163 @@
+"""The whole pipeline on the bundled survey, pinned to lavaan / psych / semTools run on the same file.
+
+Expected values: reference/lavaan_extra.json["liaoning"], made by make_reference.R from
+reference/liaoning_2012_survey.csv (a copy of the bundled survey) with nhe4 recoded 8 - x.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from sem_upgrade import pipeline
+from sem_upgrade.errors import SemUpgradeError
+from sem_upgrade.questionnaire import load_questionnaire
+
+from references import CLOSED_FORM, ML, ML_REL, RELATIVE_KEYS, REF, load_json
+
+FIT_KEYS = ["chisq", "df", "pvalue", "cfi", "tli", "nfi", "rfi", "ifi", "pnfi", "rmsea", "rmsea_ci_lower",
+            "rmsea_ci_upper", "rmsea_pvalue", "rmr", "srmr", "gfi", "agfi", "pgfi", "aic", "bic", "logl", "ecvi",
+            "baseline_chisq", "npar"]
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    return pipeline.run(outdir=out), out
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return load_json("lavaan_extra.json")["liaoning"]
+
+
+def test_bundled_survey_is_the_reference_copy():
+    assert (REF / "liaoning_2012_survey.csv").read_bytes() == pipeline.bundled_paths()[0].read_bytes()
+
+
+@pytest.mark.parametrize("model", ["measurement", "structural"])
+def test_fit_indices_equal_lavaan(bundled, ref, model):
+    got = bundled[0]["fit"][model]
+    want = ref[f"fit_{model}"]
+    for key in FIT_KEYS:
+        tol = ML_REL if key in RELATIVE_KEYS else ML
+        assert_allclose(got[key], want[key], **tol, err_msg=key)
+
+
+def test_paths_r2_and_hypotheses_equal_lavaan(bundled, ref):
+    res = bundled[0]
+    params = pd.DataFrame(ref["params_structural"])
+    regs = params[params["op"] == "~"]
+    got = res.table("paths").merge(regs, on=["lhs", "rhs"])
+    assert len(got) == 7
+    for a, b in [("estimate", "est"), ("se", "se_y"), ("z", "z_y"), ("pvalue", "pvalue_y"), ("std_estimate", "std.all")]:
+        assert_allclose(got[a if a not in ("se", "z", "pvalue") else a + "_x"], got[b], **ML, err_msg=a)
+    for c in ["KAQ", "KCR", "UPG"]:
+        assert_allclose(res["r2"][c], ref["r2"][c], **ML)
+    hyp = res.table("hypotheses").set_index("id")
+    h1 = regs[(regs["lhs"] == "KAQ") & (regs["rhs"] == "NSC")].iloc[0]
+    assert_allclose(hyp.loc["H1", "std_estimate"], h1["std.all"], **ML)
+    assert hyp.loc["H1", "supported"] == bool(h1["pvalue"] < 0.05 and h1["est"] > 0)
+    h4 = regs[(regs["lhs"] == "KCR") & (regs["rhs"] == "TST")].iloc[0]
+    assert hyp.loc["H4", "supported"] == bool(h4["pvalue"] < 0.05 and h4["est"] > 0)
+    assert len(hyp) == 11
+
+
+def test_reliability_and_validity_equal_r(bundled, ref):
+    res = bundled[0]
+    for c, a in ref["alpha"].items():
+        r = res["reliability"][c]
+        assert_allclose(r["alpha"], a["alpha"], **CLOSED_FORM)
+        assert_allclose(r["std_alpha"], a["std_alpha"], **CLOSED_FORM)
+        for item, v in a["citc"].items():
+            assert_allclose(r["items"][item]["citc"], v, **CLOSED_FORM)
+            assert_allclose(r["items"][item]["alpha_if_deleted"], a["alpha_if_deleted"][item], **CLOSED_FORM)
+        assert_allclose(r["omega"], ref["omega"][c], **ML)
+    names = list(ref["alpha"])
+    htmt = np.array(ref["htmt"])
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            assert_allclose(res["htmt"][a][b], htmt[i][j], **ML)
+    params = pd.DataFrame(ref["params_measurement"])
+    load = params[params["op"] == "=~"].set_index(["lhs", "rhs"])["std.all"]
+    got = res.table("loadings").set_index(["construct", "item"])["std_loading"]
+    assert_allclose(got.loc[load.index], load, **ML)
+
+
+def test_structural_modification_indices_equal_lavaan(bundled, ref):
+    mi = pd.DataFrame(bundled[0]["modification_indices"]["structural"])
+    want = pd.DataFrame(ref["modindices_structural"])
+    merged = want.merge(mi, on=["lhs", "op", "rhs"])
+    assert len(merged) >= 18  # the same candidates rank in the top 20
+    assert_allclose(merged["mi_x"], merged["mi_y"], rtol=1e-3)
+
+
+def test_results_json_plain_and_deterministic(bundled, tmp_path):
+    res, out = bundled
+    text = (out / "results.json").read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    doc = json.loads(text)
+    for key in ["n_rows_read", "n_rejected", "n_used", "missing", "data_quality", "reliability", "loadings",
+                "factor_correlations", "htmt", "fornell_larcker", "kmo", "bartlett", "efa", "common_method",
+                "fit", "paths", "r2", "hypotheses", "modification_indices", "provenance"]:
+        assert key in doc, key
+    assert doc["n_rows_read"] == 218 and doc["n_used"] == 218 and doc["n_rejected"] == 0
+    marker = next(r for r in doc["loadings"] if r["item"] == "nsc1")
+    assert marker["se"] is None and "fixed" in marker["note"]
+    again = pipeline.run(outdir=tmp_path)
+    assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
+    assert again["fit"]["structural"]["chisq"] == res["fit"]["structural"]["chisq"]
+
+
+def _messy_survey(tmp_path):
+    """The bundled survey with missing cells, a broken row, a duplicate id and a text cell."""
+    src, qpath = pipeline.bundled_paths()
+    df = pd.read_csv(src, dtype=str)
+    rng = np.random.default_rng(1)
+    items = [c for c in df.columns if c != "firm_id"]
+    for _ in range(150):
+        df.iloc[rng.integers(len(df)), rng.integers(1, len(df.columns))] = ""
+    df.loc[5, "kaq2"] = "agree"
+    df.loc[9, "upg1"] = "9"
+    df = pd.concat([df, df.iloc[[3]]], ignore_index=True)
+    path = tmp_path / "messy.csv"
+    df.to_csv(path, index=False)
+    return path, qpath, items
+
+
+def test_fiml_and_listwise_on_messy_survey(tmp_path):
+    path, qpath, items = _messy_survey(tmp_path)
+    lw = pipeline.run(path, qpath, tmp_path / "lw")
+    fi = pipeline.run(path, qpath, tmp_path / "fi", missing="fiml")
+    assert lw["n_rows_read"] == 219 and lw["n_rejected"] == 3
+    rej = pd.read_csv(tmp_path / "lw" / "rejected_rows.csv")
+    assert sorted(rej["line"]) == [7, 11, 220]
+    assert set(rej["kind"]) == {"invalid value", "duplicate id"}
+    assert fi["n_used"] == 216 and lw["n_used"] < 216
+    assert fi["fit"]["structural"]["df"] == lw["fit"]["structural"]["df"]  # lavaan: the same df with means
+    assert fi["admissibility"]["structural"]["converged"]
+    assert fi["reliability"]["NSC"]["sample"].startswith("complete cases of each construct")
+
+
+def test_single_item_construct_reported_not_nan(tmp_path):
+    src, _ = pipeline.bundled_paths()
+    q = tmp_path / "q.yaml"
+    q.write_text("scale: [1, 7]\nconstructs:\n  A: {items: [nsc1, nsc2, nsc3]}\n  B: {items: [upg1]}\n"
+                 "  C: {items: [kaq1, kaq2, kaq3]}\npaths: [C ~ A + B]\n", encoding="utf-8")
+    res = pipeline.run(src, q, tmp_path / "o")
+    doc = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert doc["reliability"]["B"]["alpha"] is None and "single-item" in doc["reliability"]["B"]["reason"]
+    assert doc["reliability"]["B"]["cr"] is None
+    assert res["fit"]["structural"]["df"] > 0
+
+
+def test_zero_variance_item_named(tmp_path):
+    src, qpath = pipeline.bundled_paths()
+    df = pd.read_csv(src)
+    df["tst3"] = 4
+    path = tmp_path / "flat.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match="zero variance in the sample used: tst3"):
+        pipeline.run(path, qpath)
