@@ -6,6 +6,7 @@ gathers their results into one :class:`~sem_upgrade.results.Results`, and writes
 
 from __future__ import annotations
 
+import json
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -40,7 +41,8 @@ def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
 
 def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
-        alpha: float = 0.05, seed: int = 2012, bootstrap: int = 0) -> Results:
+        alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
+        ci_level: float = 0.95, progress: bool | None = None) -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -54,6 +56,14 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         Significance level of the hypothesis tests.
     seed : int
         Seed of every random step (parallel analysis, bootstrap).
+    bootstrap : int, optional
+        Resamples for indirect and total effects (0: delta method only). Default 2000 under
+        listwise; 0 under FIML, where each resample is a full FIML refit (ask for it explicitly).
+    ci : {"percentile", "bc"}
+        The interval that judges indirect hypotheses.
+    ci_level : float
+    progress : bool, optional
+        Progress bar (default: when stderr is a terminal).
     """
     if missing not in MISSING_POLICIES:
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
@@ -63,9 +73,14 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise SemUpgradeError(f"--seed: must be an integer, got {seed!r}")
-    if bootstrap:
-        raise SemUpgradeError("--bootstrap: bootstrap intervals are not available in this version; "
-                              "use --bootstrap 0 (indirect effects are tested by the delta method)")
+    if bootstrap is None:
+        bootstrap = 2000 if missing == "listwise" else 0
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise SemUpgradeError(f"--bootstrap: must be a whole number >= 0, got {bootstrap!r}")
+    if ci not in ("percentile", "bc"):
+        raise SemUpgradeError(f"--ci: '{ci}' is not 'percentile' or 'bc'")
+    if not 0 < ci_level < 1:
+        raise SemUpgradeError(f"--ci-level: must be between 0 and 1, got {ci_level}")
     if data is None and questionnaire is None:
         data, questionnaire = bundled_paths()
     elif data is None or questionnaire is None:
@@ -149,22 +164,75 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         out["paths"] = paths
         out["r2"] = structural.construct_r2(sem, names)
         out["exogenous_correlations"] = structural.exogenous_correlations(sem, names)
-        hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha)
+        delta = {h.id: structural.indirect_delta(sem, h.chain, ci_level) for h in q.hypotheses if h.kind == "indirect"}
+        chains = {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"}
+        boot_rows = {}
+        if bootstrap:
+            boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress)
+            res.bootstrap = boot
+            out["bootstrap"] = {**boot.summary(), "seconds": None,
+                                "note": "wall time is in timing.json, so that results.json is identical across runs",
+                                "interval_for_hypotheses": ci,
+                                "method": "case resampling of the cleaned rows; percentile and bias-corrected (BC) intervals"}
+            res.timing["bootstrap_seconds"] = boot.seconds
+            by_name = {(e["kind"], e["name"]): e for e in boot.effects}
+            for hid in chains:
+                e = by_name[("indirect", hid)]
+                lo, hi = (e["perc_lower"], e["perc_upper"]) if ci == "percentile" else (e["bc_lower"], e["bc_upper"])
+                boot_rows[hid] = {"estimate": e["estimate"], "std_estimate": e["std_estimate"], "se": e["boot_se"],
+                                  "z": np.nan, "pvalue": np.nan, "ci_lower": lo, "ci_upper": hi,
+                                  "method": f"bootstrap-{ci}"}
+            out["total_effects"] = [dict(e, chain=e["chain"]) for e in boot.effects if e["kind"] == "total"]
+            res.tables["total_effects"] = pd.DataFrame(out["total_effects"])
+        hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha, indirect=boot_rows)
         res.tables["hypotheses"] = hyp
         out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
-        out["indirect"] = [{"name": h.id, "chain": list(h.chain), **structural.indirect_delta(sem, h.chain, 1 - alpha)}
-                           for h in q.hypotheses if h.kind == "indirect"]
+        out["indirect"] = []
+        for hid, chain in chains.items():
+            row = {"name": hid, "chain": list(chain), **{f"delta_{k}": v for k, v in delta[hid].items() if k != "method"},
+                   "estimate": delta[hid]["estimate"], "std_estimate": delta[hid]["std_estimate"]}
+            if bootstrap:
+                e = by_name[("indirect", hid)]
+                row.update({k: e[k] for k in ("boot_se", "perc_lower", "perc_upper", "bc_lower", "bc_upper",
+                                              "std_boot_se", "std_perc_lower", "std_perc_upper", "std_bc_lower",
+                                              "std_bc_upper")})
+            out["indirect"].append(row)
+        res.tables["indirect"] = pd.DataFrame(out["indirect"])
         out["modification_indices"]["structural"] = structural.modification_indices(sem)
     out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
     out["warnings"] = warnings + [w for fit in ("measurement", "structural")
                                   for w in out["admissibility"].get(fit, {}).get("problems", [])]
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
+    out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
         write_outputs(res, outdir)
     return res
+
+
+def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
+    from .bootstrap import bootstrap
+
+    st = sem.structure
+    t = st.table
+    regs = t[t["op"] == "~"]
+    pairs = []
+    # every (X, Y) joined by a directed path: their total effect
+    succ: dict[str, set] = {}
+    for lhs, rhs in zip(regs["lhs"], regs["rhs"]):
+        succ.setdefault(rhs, set()).add(lhs)
+    for a in st.inner:
+        seen, stack = set(), [a]
+        while stack:
+            for nxt in succ.get(stack.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        pairs += [(a, b) for b in st.inner if b in seen]
+    data = x.dropna() if sem.method == "ml" else x
+    return bootstrap(sem, data, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress)
 
 
 def write_outputs(res: Results, outdir: str | Path) -> Path:
@@ -175,6 +243,8 @@ def write_outputs(res: Results, outdir: str | Path) -> Path:
     except OSError as exc:
         raise SemUpgradeError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
     res.to_json(outdir / "results.json")
+    if res.timing:
+        (outdir / "timing.json").write_text(json.dumps(res.timing, indent=2) + "\n", encoding="utf-8")
     res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
     return outdir
 

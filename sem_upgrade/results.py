@@ -29,6 +29,8 @@ class Results:
     data: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     rejected: pd.DataFrame | None = None
+    bootstrap: object = None  # BootstrapResult when a bootstrap ran (every draw)
+    timing: dict = field(default_factory=dict)  # wall times; kept out of results.json
 
     def __getitem__(self, key):
         return self.data[key]

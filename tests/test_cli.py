@@ -10,9 +10,10 @@ from sem_upgrade.cli import main
 
 
 def test_run_bundled_writes_results(tmp_path, capsys):
-    assert main(["run", "-o", str(tmp_path)]) == 0
+    assert main(["run", "-o", str(tmp_path), "--bootstrap", "200", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "SIMULATED" in out and "results:" in out
+    assert "SIMULATED" in out and "results:" in out and "bootstrap: 200 of 200 resamples fitted" in out
+    assert json.loads((tmp_path / "timing.json").read_text())["bootstrap_seconds"] > 0
     assert json.loads((tmp_path / "results.json").read_text())["n_used"] == 218
     assert (tmp_path / "rejected_rows.csv").exists()
 
@@ -20,7 +21,7 @@ def test_run_bundled_writes_results(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["run", "nope.csv", "-q", "nope.yaml"], "nope.yaml: no such questionnaire file"),
     (["run", "nope.csv"], "give both the survey file and its questionnaire"),
-    (["run", "--bootstrap", "100"], "--bootstrap: bootstrap intervals are not available"),
+    (["run", "--bootstrap", "-5"], "--bootstrap: must be a whole number >= 0, got -5"),
     (["validate", "nope.csv", "-q", "nope.yaml"], "nope.yaml: no such questionnaire file"),
 ])
 def test_user_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):

@@ -25,7 +25,7 @@ FIT_KEYS = ["chisq", "df", "pvalue", "cfi", "tli", "nfi", "rfi", "ifi", "pnfi", 
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    return pipeline.run(outdir=out), out
+    return pipeline.run(outdir=out, bootstrap=300, progress=False), out
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +104,15 @@ def test_results_json_plain_and_deterministic(bundled, tmp_path):
                 "fit", "paths", "r2", "hypotheses", "modification_indices", "provenance"]:
         assert key in doc, key
     assert doc["n_rows_read"] == 218 and doc["n_used"] == 218 and doc["n_rejected"] == 0
+    assert doc["bootstrap"]["n_requested"] == 300 and doc["bootstrap"]["n_ok"] + doc["bootstrap"]["n_failed"] == 300
+    ind = {r["name"]: r for r in doc["indirect"]}
+    h8 = next(h for h in doc["hypotheses"] if h["id"] == "H8")
+    assert h8["method"] == "bootstrap-percentile"
+    assert (h8["ci_lower"], h8["ci_upper"]) == (ind["H8"]["perc_lower"], ind["H8"]["perc_upper"])
+    assert any(t["name"] == "NSC->UPG" for t in doc["total_effects"])
     marker = next(r for r in doc["loadings"] if r["item"] == "nsc1")
     assert marker["se"] is None and "fixed" in marker["note"]
-    again = pipeline.run(outdir=tmp_path)
+    again = pipeline.run(outdir=tmp_path, bootstrap=300, progress=False)
     assert (tmp_path / "results.json").read_bytes() == (out / "results.json").read_bytes()
     assert again["fit"]["structural"]["chisq"] == res["fit"]["structural"]["chisq"]
 
@@ -129,7 +135,7 @@ def _messy_survey(tmp_path):
 
 def test_fiml_and_listwise_on_messy_survey(tmp_path):
     path, qpath, items = _messy_survey(tmp_path)
-    lw = pipeline.run(path, qpath, tmp_path / "lw")
+    lw = pipeline.run(path, qpath, tmp_path / "lw", bootstrap=0)
     fi = pipeline.run(path, qpath, tmp_path / "fi", missing="fiml")
     assert lw["n_rows_read"] == 219 and lw["n_rejected"] == 3
     rej = pd.read_csv(tmp_path / "lw" / "rejected_rows.csv")
@@ -139,6 +145,7 @@ def test_fiml_and_listwise_on_messy_survey(tmp_path):
     assert fi["fit"]["structural"]["df"] == lw["fit"]["structural"]["df"]  # lavaan: the same df with means
     assert fi["admissibility"]["structural"]["converged"]
     assert fi["reliability"]["NSC"]["sample"].startswith("complete cases of each construct")
+    assert "bootstrap" not in fi.data  # FIML: no bootstrap unless asked for
 
 
 def test_single_item_construct_reported_not_nan(tmp_path):
@@ -146,7 +153,7 @@ def test_single_item_construct_reported_not_nan(tmp_path):
     q = tmp_path / "q.yaml"
     q.write_text("scale: [1, 7]\nconstructs:\n  A: {items: [nsc1, nsc2, nsc3]}\n  B: {items: [upg1]}\n"
                  "  C: {items: [kaq1, kaq2, kaq3]}\npaths: [C ~ A + B]\n", encoding="utf-8")
-    res = pipeline.run(src, q, tmp_path / "o")
+    res = pipeline.run(src, q, tmp_path / "o", bootstrap=0)
     doc = json.loads((tmp_path / "o" / "results.json").read_text())
     assert doc["reliability"]["B"]["alpha"] is None and "single-item" in doc["reliability"]["B"]["reason"]
     assert doc["reliability"]["B"]["cr"] is None
@@ -160,4 +167,4 @@ def test_zero_variance_item_named(tmp_path):
     path = tmp_path / "flat.csv"
     df.to_csv(path, index=False)
     with pytest.raises(SemUpgradeError, match="zero variance in the sample used: tst3"):
-        pipeline.run(path, qpath)
+        pipeline.run(path, qpath, bootstrap=0)
