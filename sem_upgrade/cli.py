@@ -48,6 +48,8 @@ def _build() -> argparse.ArgumentParser:
     r.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default .95)")
     r.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--format", default="html,md,xlsx",
+                   help="reports to write beside results.json, comma-separated (default html,md,xlsx)")
 
     v = sub.add_parser("validate", help="check a questionnaire and a survey file only", description=(
         "Check the questionnaire and every item cell of the survey; print the data-quality summary "
@@ -87,7 +89,8 @@ def _run(args) -> int:
 
     res = run(args.data, args.questionnaire, args.outdir, missing=args.missing, likelihood=args.likelihood,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
-              progress=False if args.quiet else None)
+              progress=False if args.quiet else None,
+              formats=[f.strip() for f in args.format.split(",") if f.strip()])
     d = res.data
     if args.data is None:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")

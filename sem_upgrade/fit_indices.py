@@ -20,7 +20,7 @@ from scipy import optimize, stats
 
 __all__ = [
     "cfi", "tli", "nfi", "rfi", "ifi", "rmsea", "rmsea_ci", "rmsea_pvalue", "gfi", "agfi",
-    "srmr", "rmr", "information_criteria", "fit_measures", "CUTOFFS", "verdicts",
+    "srmr", "rmr", "residual_correlations", "information_criteria", "fit_measures", "CUTOFFS", "verdicts",
 ]
 
 
@@ -116,13 +116,19 @@ def srmr(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None,
     scaled by sqrt(s_ii), join the average.
     """
     sd = np.sqrt(np.diag(S))
-    r = (S - sigma) / np.outer(sd, sd)
+    r = residual_correlations(S, sigma)
     tri = r[np.tril_indices_from(r)]
     ss, e = np.sum(tri ** 2), len(tri)
     if mean is not None and mean_hat is not None:
         rm = (mean - mean_hat) / sd
         ss, e = ss + np.sum(rm ** 2), e + len(rm)
     return float(np.sqrt(ss / e))
+
+
+def residual_correlations(S: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """(S - Sigma) scaled by sqrt(s_ii s_jj): the matrix whose root mean square is the SRMR."""
+    sd = np.sqrt(np.diag(S))
+    return (S - sigma) / np.outer(sd, sd)
 
 
 def rmr(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None,

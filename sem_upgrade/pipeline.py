@@ -21,7 +21,7 @@ from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
 from .results import Results
 
-__all__ = ["run", "validate", "bundled_paths"]
+__all__ = ["run", "validate", "bundled_paths", "write_outputs"]
 
 
 def bundled_paths() -> tuple[Path, Path]:
@@ -42,7 +42,7 @@ def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
 def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
-        ci_level: float = 0.95, progress: bool | None = None) -> Results:
+        ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx")) -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -64,7 +64,15 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     ci_level : float
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
+    formats : iterable of {"html", "md", "xlsx"}
+        Reports written beside results.json (xlsx also writes tables/*.csv).
     """
+    from .report import FORMATS
+
+    formats = tuple(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise SemUpgradeError(f"--format: unknown output '{unknown[0]}' (choose from {', '.join(FORMATS)})")
     if missing not in MISSING_POLICIES:
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
     if likelihood not in ("normal", "wishart"):
@@ -200,6 +208,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         res.tables["indirect"] = pd.DataFrame(out["indirect"])
         out["modification_indices"]["structural"] = structural.modification_indices(sem)
     out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
+    last = sem if q.has_structure else cfa
+    resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)
+    obs = last.structure.observed
+    out["residual_correlations"] = {"model": "structural" if q.has_structure else "measurement",
+                                    "items": [i for i in survey.items if i in obs],
+                                    "matrix": {a: {b: resid[i, j] for j, b in enumerate(obs)} for i, a in enumerate(obs)}}
     out["warnings"] = warnings + [w for fit in ("measurement", "structural")
                                   for w in out["admissibility"].get(fit, {}).get("problems", [])]
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
@@ -208,7 +222,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
-        write_outputs(res, outdir)
+        write_outputs(res, outdir, formats)
     return res
 
 
@@ -235,8 +249,10 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
     return bootstrap(sem, data, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress)
 
 
-def write_outputs(res: Results, outdir: str | Path) -> Path:
-    """Write results.json and rejected_rows.csv into ``outdir`` (created if needed)."""
+def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx")) -> Path:
+    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` (created if needed)."""
+    from .report import write_reports
+
     outdir = Path(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
@@ -246,6 +262,7 @@ def write_outputs(res: Results, outdir: str | Path) -> Path:
     if res.timing:
         (outdir / "timing.json").write_text(json.dumps(res.timing, indent=2) + "\n", encoding="utf-8")
     res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
+    write_reports(res, outdir, formats)
     return outdir
 
 

@@ -1,0 +1,112 @@
+"""Reports: escaping, Chinese labels, Excel number formats, format choice, and the page in a real browser."""
+
+import json
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from sem_upgrade import pipeline
+from sem_upgrade.report import fmt_p, markdown_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """The bundled survey under a questionnaire with hostile and Chinese labels, and a broken row."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    src, _ = pipeline.bundled_paths()
+    df = pd.read_csv(src, dtype=str)
+    df.loc[4, "upg2"] = "<b>bold</b>"
+    data = tmp / "survey.csv"
+    df.to_csv(data, index=False)
+    q = tmp / "q.yaml"
+    q.write_text("""title: "<script>alert('x')</script> 集群升级研究"
+id: firm_id
+scale: [1, 7]
+constructs:
+  NSC: {label: "<script>alert(1)</script>", items: [nsc1, nsc2, nsc3, nsc4]}
+  KAQ: {label: 知识获取, items: [kaq1, kaq2, kaq3, kaq4]}
+  UPG: {label: 集群升级, items: [upg1, upg2, upg3]}
+paths: [KAQ ~ NSC, UPG ~ KAQ + NSC]
+hypotheses:
+  H1: {path: NSC -> KAQ, sign: +}
+  H2: {path: NSC -> UPG, sign: "-"}
+  H3: {indirect: NSC -> KAQ -> UPG, sign: +}
+""", encoding="utf-8")
+    out = tmp / "out"
+    res = pipeline.run(data, q, out, bootstrap=200, progress=False)
+    return res, out
+
+
+def test_user_strings_are_escaped(hostile):
+    _, out = hostile
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page  # the rejected raw value
+    assert "<b>bold</b>" not in page
+
+
+def test_chinese_labels_render(hostile):
+    _, out = hostile
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "知识获取" in page and "集群升级研究" in page
+    assert "知识获取" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_excel_numbers_are_numbers_with_paper_formats(hostile):
+    _, out = hostile
+    wb = load_workbook(out / "tables.xlsx")
+    assert {"reliability", "loadings", "fit_indices", "hypotheses", "mediation", "rejected_rows"} <= set(wb.sheetnames)
+    ws = wb["paths"]
+    header = [c.value for c in ws[1]]
+    est = ws.cell(row=2, column=header.index("estimate") + 1)
+    p = ws.cell(row=2, column=header.index("pvalue") + 1)
+    assert isinstance(est.value, float) and est.number_format == "0.000"
+    assert isinstance(p.value, float) and p.number_format == '[<0.001]"< .001";0.000'
+    csv = pd.read_csv(out / "tables" / "hypotheses.csv")
+    assert list(csv["id"]) == ["H1", "H2", "H3"]
+
+
+def test_markdown_has_every_section(hostile):
+    res, _ = hostile
+    md = markdown_report(res)
+    for title in ["## Reliability and convergent validity", "## CFA loadings", "## HTMT", "## Fit indices",
+                  "## Structural paths", "## Mediation", "## Hypotheses", "## Rejected rows"]:
+        assert title in md
+    assert "| H2 | NSC → UPG | - |" in md
+
+
+def test_formats_choose_outputs(tmp_path):
+    pipeline.run(outdir=tmp_path, bootstrap=0, formats=("md",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rejected_rows.csv", "report.md", "results.json"]
+
+
+def test_p_value_format():
+    assert fmt_p(0.0004) == "< .001" and fmt_p(0.0123) == "0.012" and fmt_p(float("nan")) == "—"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_in_a_real_browser(hostile, tmp_path):
+    res, out = hostile
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "report.html").as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    dom = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for section in ["Reliability and convergent validity", "CFA: loadings", "Fornell-Larcker criterion", "HTMT",
+                    "Common-method bias", "Fit indices", "Path diagram", "Structural paths", "Hypotheses",
+                    "Mediation: indirect and total effects", "Rejected rows"]:
+        assert f">{section}" in dom, section
+    assert dom.count("<table>") >= 12
+    diagram = dom[dom.index('class="path-diagram"'):]
+    diagram = diagram[:diagram.index("</svg>")]
+    assert diagram.count("<ellipse") == 3  # one per construct
+    assert diagram.count('class="path"') == 3
+    assert 'stroke-dasharray="7 5"' in diagram  # H2 (expected negative) is not supported: dashed
+    assert "<script" not in dom.lower()
