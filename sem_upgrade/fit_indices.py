@@ -217,7 +217,9 @@ def verdicts(measures: dict[str, float]) -> list[dict]:
     rows = []
     for name, (op, thr, source) in CUTOFFS.items():
         value = measures.get(name)
-        if value is None or not np.isfinite(value):
+        if measures.get("valid") is False:
+            verdict = "not valid (no convergence)"
+        elif value is None or not np.isfinite(value):
             verdict = "not available"
         else:
             verdict = "good" if ops[op](value, thr) else "poor"

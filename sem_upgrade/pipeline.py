@@ -149,7 +149,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["htmt_flags"] = val["htmt_flags"]
     out["verdicts"] = {"reliability": _reliability_verdicts(rel, val), "thresholds": {
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
-    out["fit"] = {"measurement": fit_indices.fit_measures(cfa)}
+    out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
     try:
         one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
@@ -165,7 +165,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     if q.has_structure:
         sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood)
         names = list(blocks)
-        out["fit"]["structural"] = fit_indices.fit_measures(sem)
+        out["fit"]["structural"] = _fit_block(sem)
         out["admissibility"]["structural"] = _admissibility(sem)
         paths = structural.path_table(sem, names)
         res.tables["paths"] = paths
@@ -291,6 +291,15 @@ def _with_notes(df: pd.DataFrame, key: str, note: str) -> list[dict]:
         if r.get(key) is None or (isinstance(r.get(key), float) and not np.isfinite(r[key])):
             r["note"] = note
     return rows
+
+
+def _fit_block(fit) -> dict:
+    """Fit indices under lavaan's names plus ``valid``: False when the fit did not converge."""
+    block = fit_indices.fit_measures(fit)
+    block["valid"] = bool(fit.converged)
+    if not fit.converged:
+        block["note"] = f"the fit did not converge ({fit.message}): these indices are not valid"
+    return block
 
 
 def _admissibility(fit) -> dict:

@@ -168,3 +168,22 @@ def test_zero_variance_item_named(tmp_path):
     df.to_csv(path, index=False)
     with pytest.raises(SemUpgradeError, match="zero variance in the sample used: tst3"):
         pipeline.run(path, qpath, bootstrap=0)
+
+
+def test_non_converged_fit_is_not_presented_as_valid():
+    import dataclasses
+
+    from sem_upgrade.estimation import fit_model
+    from sem_upgrade.fit_indices import verdicts
+    from sem_upgrade.pipeline import _admissibility, _fit_block
+
+    from references import HS_MODEL, load_csv
+
+    fit = fit_model(HS_MODEL, load_csv("holzinger_swineford.csv"))
+    stuck = dataclasses.replace(fit, converged=False, message="iteration limit reached")
+    block = _fit_block(stuck)
+    assert block["valid"] is False and "did not converge" in block["note"]
+    assert {v["verdict"] for v in verdicts(block)} == {"not valid (no convergence)"}
+    adm = _admissibility(stuck)
+    assert not adm["admissible"] and adm["problems"][0].startswith("the fit did not converge")
+    assert _fit_block(fit)["valid"] is True
