@@ -436,7 +436,7 @@ class _Job:
         start = np.concatenate([self.fit.theta, self.fit.mean_hat])
         for b, rows in enumerate(idx):
             try:
-                f = fit_fiml(self.st, self.x[rows], start=start)
+                f = fit_fiml(self.st, self.x[rows], start=start, full=False)
             except SemUpgradeError:
                 continue
             if f.converged:

@@ -358,30 +358,33 @@ def _f_ml(st, theta, S, logdet_s):
 
 
 def _fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9, grad=None):
-    """Fisher scoring with step halving, then Newton steps near the optimum.
+    """Fisher scoring with step halving, then BFGS updates near the optimum.
 
     ``grad_info(theta)`` -> (gradient, expected information); ``grad(theta)`` -> gradient
     alone (defaults to the first part of grad_info). Far from the optimum the expected
-    information is a safe positive-definite metric; near it (max |g| < 1e-4) the Hessian
-    from differencing the analytic gradient is used, because Fisher scoring converges only
-    linearly when the model misfits (large residuals).
+    information is a safe positive-definite metric; near it (max |g| < 1e-4) BFGS updates of
+    that matrix take over, because Fisher scoring converges only linearly when the model
+    misfits, while quasi-Newton steps converge superlinearly.
     """
     grad = grad or (lambda z: grad_info(z)[0])
     theta = theta0.copy()
     f = objective(theta)
     if not np.isfinite(f):
         return theta, f, False, 0, "the starting values give a non-positive-definite implied matrix"
-    newton = None  # Hessian, differenced once near the optimum and then reused (chord steps)
+    B = g_prev = th_prev = None
     for it in range(1, max_iter + 1):
-        if newton is None:
+        if B is None:
             g, H = grad_info(theta)
             if np.max(np.abs(g)) < 1e-4:
-                Hn = _observed_information(grad, theta)
-                Hn = 0.5 * (Hn + Hn.T)
-                if np.linalg.eigvalsh(Hn).min() > 0:
-                    newton = H = Hn
+                B = H
         else:
-            g, H = grad(theta), newton
+            g = grad(theta)
+            s_vec, y_vec = theta - th_prev, g - g_prev
+            ys, Bs = y_vec @ s_vec, B @ s_vec
+            if ys > 1e-12 * np.linalg.norm(y_vec) * np.linalg.norm(s_vec) and s_vec @ Bs > 0:
+                B = B + np.outer(y_vec, y_vec) / ys - np.outer(Bs, Bs) / (s_vec @ Bs)
+            H = B
+        g_prev, th_prev = g, theta
         try:
             step = -np.linalg.solve(H + 1e-12 * np.eye(len(g)), g)
         except np.linalg.LinAlgError:
@@ -402,25 +405,24 @@ def _fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9, grad=N
     return theta, f, bool(np.max(np.abs(g)) < 1e-6), max_iter, "iteration limit reached"
 
 
+def _ml_gradient_parts(st, S, theta):
+    """Sigma^-1, dSigma and the gradient of F_ML: g_k = tr(Sigma^-1 (Sigma - S) Sigma^-1 dSigma_k)."""
+    sigma = implied(st, theta)[0]
+    inv, _ = _chol_inv(sigma)
+    dS = sigma_jacobian(st, theta)
+    W = inv @ (sigma - S) @ inv
+    return inv, dS, dS.reshape(len(dS), -1) @ W.ravel()
+
+
 def _ml_grad(st, S):
-    """Gradient of F_ML: g_k = tr(Sigma^-1 (Sigma - S) Sigma^-1 dSigma_k)."""
-    def grad(theta):
-        sigma = implied(st, theta)[0]
-        inv, _ = _chol_inv(sigma)
-        dS = sigma_jacobian(st, theta)
-        W = inv @ (sigma - S) @ inv
-        return dS.reshape(len(dS), -1) @ W.ravel()
-    return grad
+    """Gradient of F_ML as a function of theta."""
+    return lambda theta: _ml_gradient_parts(st, S, theta)[2]
 
 
 def _ml_grad_info(st, S):
     """Gradient of F_ML and its expected Hessian H_kl = tr(Sigma^-1 dSigma_k Sigma^-1 dSigma_l)."""
     def grad_info(theta):
-        sigma = implied(st, theta)[0]
-        inv, _ = _chol_inv(sigma)
-        dS = sigma_jacobian(st, theta)
-        W = inv @ (sigma - S) @ inv
-        g = dS.reshape(len(dS), -1) @ W.ravel()
+        inv, dS, g = _ml_gradient_parts(st, S, theta)
         return g, _trace_products(inv @ dS)
     return grad_info
 
@@ -646,12 +648,17 @@ def em_saturated(x: np.ndarray, max_iter: int = 10000, tol: float = 1e-12):
     return mu, sigma, ll, max_iter
 
 
-def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndarray | None = None) -> Fit:
+def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndarray | None = None,
+             full: bool = True) -> Fit:
     """Fit by full-information ML with saturated intercepts (lavaan ``missing = "ml"``).
 
     The chi-square is 2 (logl_H1 - logl_H0) with H1 the EM-estimated saturated model; the
     baseline model has free means and variances and zero covariances. Standard errors from
     the observed information (numerical derivative of the analytic gradient).
+
+    With ``full=False`` (bootstrap refits, which need the estimates only) the EM saturated
+    model, the baseline and the standard errors are skipped; chi-square, baseline and SEs are
+    then NaN. ``start`` must then be given (theta followed by the intercepts).
 
     Validated against: ``lavaan::cfa(model, data, missing = "ml")``.
     """
@@ -659,9 +666,12 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     x = x[~np.isnan(x).all(axis=1)]
     n, p = x.shape
     groups = _patterns(x)
-    mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
-    if _chol_inv(sig_h1) is None:
-        raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
+    if full:
+        mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
+        if _chol_inv(sig_h1) is None:
+            raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
+    elif start is None:
+        raise ValueError("fit_fiml(full=False) needs start values")
     q = st.n_free
     npar = q + p
     df = p * (p + 1) // 2 + p - npar
@@ -684,6 +694,12 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     grad = lambda z: _fiml_derivatives(st, groups, z, q, p, n, with_info=False)[0]  # noqa: E731
     par, f, converged, iters, msg = _fisher_scoring(objective, grad_info, start, grad=grad)
     ll = -0.5 * n * f
+    if not full:
+        nan = float("nan")
+        return Fit(structure=st, theta=par[:q], n=n, method="fiml", likelihood="normal", sample_cov=None,
+                   sample_mean=None, converged=converged, iterations=iters, message=msg, vcov=None, fmin=nan,
+                   chisq=nan, df=df, npar=npar, logl=ll, logl_h1=nan, baseline_chisq=nan,
+                   baseline_df=p * (p - 1) // 2, mean_hat=par[q:])
     info_obs = _observed_information(grad, par) * n / 2.0
     vcov, warn = _invert_information(0.5 * (info_obs + info_obs.T), _with_means(st, p))
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)

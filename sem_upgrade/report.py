@@ -303,27 +303,44 @@ def path_diagram_svg(res) -> str:
 
 # ---------------------------------------------------------------- plots
 def _cjk_font():
+    """Name of an installed CJK-capable font, or None.
+
+    matplotlib's font cache may predate a font installed later (e.g. fonts-wqy-microhei), so
+    when the cache knows none, known CJK font files on the system are registered with it.
+    """
     from matplotlib import font_manager
 
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((n for n in _CJK_FONTS if n in names), None)
+    if found:
+        return found
+    for path in font_manager.findSystemFonts():
+        if re.search(r"wqy|NotoSansCJK|NotoSansSC|SourceHanSans", Path(path).name, re.I):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError):  # an unreadable font file: try the next one
+                continue
     names = {f.name for f in font_manager.fontManager.ttflist}
     return next((n for n in _CJK_FONTS if n in names), None)
 
 
 def _plot_svg(draw) -> str:
-    import matplotlib
+    """Render ``draw(new_figure, cjk_ok)`` to an SVG string.
 
-    matplotlib.use("Agg")  # a headless backend; no window is ever opened
-    import matplotlib.pyplot as plt
+    Uses matplotlib Figure objects directly (no pyplot, no backend switch) and an rc
+    context, so no global matplotlib state of the caller changes.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
 
     font = _cjk_font()
     rc = {"svg.fonttype": "path", "font.size": 9,
           "font.family": ["sans-serif"], "font.sans-serif": ([font] if font else []) + ["DejaVu Sans"],
           "svg.hashsalt": "sem_upgrade", "axes.unicode_minus": False}
-    with plt.rc_context(rc):
-        fig = draw(plt, font is not None)
+    with matplotlib.rc_context(rc):
+        fig = draw(lambda **kw: Figure(**kw), font is not None)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-        plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
@@ -335,12 +352,18 @@ def _plots(res) -> dict[str, str]:
     out = {}
 
     def label(c, cjk_ok):
-        lab = cons[c]["label"]
-        return f"{c} ({lab})" if (cjk_ok or not _CJK.search(lab)) else c
+        import textwrap
 
-    def loadings(plt, cjk_ok):
+        lab = cons[c]["label"]
+        if not cjk_ok and _CJK.search(lab):
+            return c  # no CJK font: the construct name, never boxes
+        width = 12 if _CJK.search(lab) else 24
+        return c + "\n" + "\n".join(textwrap.wrap(lab, width)[:2])
+
+    def loadings(new_figure, cjk_ok):
         n = len(cons)
-        fig, axes = plt.subplots(1, n, figsize=(2.3 * n, 2.8), sharey=True, squeeze=False)
+        fig = new_figure(figsize=(2.3 * n, 2.8))
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)
         for ax, c in zip(axes[0], cons):
             sub = load[load["construct"] == c]
             ax.bar(sub["item"], sub["std_loading"], color="#4c78a8")
@@ -355,8 +378,9 @@ def _plots(res) -> dict[str, str]:
     if resid:
         m = pd.DataFrame(resid["matrix"]).loc[resid["items"], resid["items"]]
 
-        def heat(plt, cjk_ok):
-            fig, ax = plt.subplots(figsize=(6.5, 5.5))
+        def heat(new_figure, cjk_ok):
+            fig = new_figure(figsize=(6.5, 5.5))
+            ax = fig.subplots()
             lim = max(0.1, float(np.nanmax(np.abs(m.to_numpy()))))
             im = ax.imshow(m.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_xticks(range(len(m)), m.columns, rotation=90, fontsize=6)
@@ -369,9 +393,10 @@ def _plots(res) -> dict[str, str]:
     if boot is not None and res.tables.get("indirect") is not None and len(res.table("indirect")):
         ind = res.table("indirect")
 
-        def hist(plt, cjk_ok):
+        def hist(new_figure, cjk_ok):
             k = len(ind)
-            fig, axes = plt.subplots(1, k, figsize=(3.0 * k, 2.6), squeeze=False)
+            fig = new_figure(figsize=(3.0 * k, 2.6))
+            axes = fig.subplots(1, k, squeeze=False)
             for ax, (_, row) in zip(axes[0], ind.iterrows()):
                 draws = boot.draws[f"indirect:{row['name']}"].dropna()
                 ax.hist(draws, bins=40, color="#9ecae1", edgecolor="#4c78a8", lw=0.3)
@@ -468,7 +493,10 @@ def html_report(res) -> str:
                  {"id": "efa", "title": f"Exploratory factor analysis ({d['efa']['n_factors']} factors by parallel "
                   "analysis, minres, oblimin)", "text": d["efa"]["statement"], "table": _html_table(t["efa"])}]
     secs += [
-        {"id": "loadings", "title": "CFA: loadings", "table": _html_table(t["loadings"]), "svg": Markup(plots["loadings"])},
+        {"id": "loadings", "title": "CFA: loadings", "table": _html_table(t["loadings"]), "svg": Markup(plots["loadings"]),
+         "note": None if _cjk_font() or not any(_CJK.search(c["label"]) for c in d["questionnaire"]["constructs"].values())
+         else "No CJK font is installed, so the plots name constructs by their short names instead of their Chinese "
+              "labels (install one, e.g. apt-get install fonts-wqy-microhei)."},
         {"id": "fornell-larcker", "title": "Fornell-Larcker criterion", "table": _html_table(t["fornell_larcker"]),
          "note": "Diagonal: square root of AVE; off-diagonal: factor correlations. Met when the diagonal exceeds "
                  "every correlation in its row (Fornell & Larcker 1981)."},

@@ -187,3 +187,30 @@ def test_non_converged_fit_is_not_presented_as_valid():
     adm = _admissibility(stuck)
     assert not adm["admissible"] and adm["problems"][0].startswith("the fit did not converge")
     assert _fit_block(fit)["valid"] is True
+
+
+@pytest.mark.parametrize("data,missing,ref_key", [
+    ("holzinger_swineford.csv", "listwise", None),
+    ("holzinger_swineford_missing.csv", "fiml", "fiml"),
+])
+def test_measurement_only_study_end_to_end(tmp_path, data, missing, ref_key):
+    # Continuous measures (no scale), constructs only: everything that applies runs, and the
+    # numbers equal lavaan's (reference/holzinger_swineford*.json).
+    q = tmp_path / "hs.yaml"
+    q.write_text("name: hs\nid: id\nconstructs:\n  visual: {items: [x1, x2, x3]}\n"
+                 "  textual: {items: [x4, x5, x6]}\n  speed: {items: [x7, x8, x9]}\n", encoding="utf-8")
+    res = pipeline.run(REF / data, q, tmp_path / "out", missing=missing, progress=False)
+    ref = load_json(data.replace(".csv", ".json"))
+    ref = ref[ref_key] if ref_key else ref
+    assert "structural" not in res["fit"] and "hypotheses" not in res.data
+    for key in ("chisq", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+        tol = ML_REL if key in RELATIVE_KEYS else ML
+        assert_allclose(res["fit"]["measurement"][key], ref["fit"][key], **tol, err_msg=key)
+    got = res.table("loadings").set_index("item")["std_loading"]
+    assert_allclose([got[r["item"]] for r in ref["loadings"]], [r["std_loading"] for r in ref["loadings"]], **ML)
+    if ref_key is None:
+        for c, r in ref["reliability"].items():
+            assert_allclose(res["reliability"][c]["cr"], r["cr"], **ML)
+            assert_allclose(res["reliability"][c]["alpha"], ref["alpha"][c]["alpha"], **CLOSED_FORM)
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "Path diagram" not in page and "CFA: loadings" in page

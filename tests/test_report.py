@@ -110,3 +110,25 @@ def test_report_in_a_real_browser(hostile, tmp_path):
     assert diagram.count('class="path"') == 3
     assert 'stroke-dasharray="7 5"' in diagram  # H2 (expected negative) is not supported: dashed
     assert "<script" not in dom.lower()
+
+
+def _wqy_installed():
+    from matplotlib import font_manager
+
+    return any("wqy" in p.lower() for p in font_manager.findSystemFonts())
+
+
+@pytest.mark.skipif(not _wqy_installed(), reason="needs fonts-wqy-microhei (.ci/run installs it)")
+def test_cjk_font_is_found_for_plots():
+    from sem_upgrade.report import _cjk_font
+
+    assert _cjk_font() in ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei")
+
+
+def test_missing_cjk_font_is_said_not_hidden(hostile, monkeypatch):
+    from sem_upgrade import report
+
+    res, _ = hostile
+    monkeypatch.setattr(report, "_cjk_font", lambda: None)
+    page = report.html_report(res)
+    assert "No CJK font is installed" in page
