@@ -41,8 +41,8 @@ def _build() -> argparse.ArgumentParser:
                    help="normal: lavaan's N convention (default); wishart: AMOS's N - 1")
     r.add_argument("--alpha", type=float, default=0.05, help="significance level of hypothesis tests (default .05)")
     r.add_argument("--bootstrap", type=int, default=None, metavar="N",
-                   help="bootstrap resamples for indirect and total effects (default 2000 with listwise, "
-                   "0 with fiml; 0 turns it off: delta method)")
+                   help="bootstrap resamples for indirect and total effects (default 2000; "
+                   "0 turns it off: delta method)")
     r.add_argument("--ci", choices=["percentile", "bc"], default="percentile",
                    help="bootstrap interval that judges indirect hypotheses (default percentile; bc = bias-corrected, as AMOS)")
     r.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default .95)")

@@ -16,9 +16,11 @@ Conventions (lavaan 0.6 defaults, Rosseel 2012):
   S has divisor N - 1 and N - 1 replaces N in chisq and information.
 * F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p, minimised by Fisher scoring
   (expected information) with step halving, to a gradient below 1e-9.
-* FIML (``missing="ml"``): saturated intercepts, casewise likelihood summed over
-  missingness patterns; the saturated (H1) model is fitted by EM; standard errors
-  from the observed information (lavaan's default for missing = "ml").
+* FIML (``missing="ml"``): saturated intercepts, casewise likelihood evaluated row by
+  row through the partitioned inverse of Sigma (no inverse per missingness pattern),
+  minimised by BFGS from the complete-data fit to the EM moments; the saturated (H1)
+  model is fitted by EM; standard errors from the observed information (lavaan's
+  default for missing = "ml").
 """
 
 from __future__ import annotations
@@ -218,6 +220,227 @@ def _chol_inv(a: np.ndarray):
         return None
     inv_l = np.linalg.inv(Lc)
     return inv_l.T @ inv_l, 2.0 * np.log(np.diag(Lc)).sum()
+
+
+# ---------------------------------------------------------------- batched model algebra
+def implied_batch(st: ModelStructure, theta: np.ndarray):
+    """Model matrices for a batch of parameter vectors ``theta`` (nb, q).
+
+    Returns B, Lambda, Psi, Theta, C = (I - B)^-1, M = Lambda C, Phi = C Psi C' and
+    Sigma = M Psi M' + Theta, each stacked along a first axis of length nb.
+    """
+    nb = len(theta)
+    mats = [np.broadcast_to(m, (nb, *m.shape)).copy() for m in st.base]
+    for mid in range(4):
+        sel = st.loc_matrix == mid
+        if sel.any():
+            r, c, k = st.loc_row[sel], st.loc_col[sel], st.loc_param[sel]
+            mats[mid][:, r, c] = theta[:, k]
+            if mid in (_PSI, _THETA):
+                mats[mid][:, c, r] = theta[:, k]
+    B, L, P, T = mats
+    C = np.linalg.inv(np.eye(B.shape[1])[None] - B)
+    M = L @ C
+    phi = C @ P @ C.transpose(0, 2, 1)
+    sigma = M @ P @ M.transpose(0, 2, 1) + T
+    return B, L, P, T, C, M, phi, sigma
+
+
+def chain_gradient(st: ModelStructure, mats, W: np.ndarray) -> np.ndarray:
+    """dF/dtheta (nb, q) from dF/dSigma = W (nb, p, p), W symmetric, for a batch.
+
+    Matrix chain rule (Joreskog 1977; Neudecker & Satorra 1991):
+    dF/dLambda = 2 W Lambda Phi, dF/dB = 2 M' W M Psi C', dF/dPsi = M' W M, dF/dTheta = W,
+    with an off-diagonal element of the symmetric Psi and Theta counted twice.
+    """
+    B, L, P, T, C, M, phi, sigma = mats
+    mid, r, c = st.loc_matrix, st.loc_row, st.loc_col
+    g_loc = np.empty((len(W), len(mid)))
+    MWM = None
+    for m_id in (_LAMBDA, _BETA, _PSI, _THETA):
+        sel = mid == m_id
+        if not sel.any():
+            continue
+        if m_id in (_BETA, _PSI) and MWM is None:
+            MWM = M.transpose(0, 2, 1) @ W @ M
+        if m_id == _LAMBDA:
+            d = 2.0 * (W @ L @ phi)
+        elif m_id == _BETA:
+            d = 2.0 * (MWM @ P @ C.transpose(0, 2, 1))
+        elif m_id == _PSI:
+            d = MWM
+        else:
+            d = W
+        g = d[:, r[sel], c[sel]]
+        g_loc[:, sel] = g * np.where(r[sel] != c[sel], 2.0, 1.0) if m_id in (_PSI, _THETA) else g
+    if len(mid) == st.n_free and np.array_equal(st.loc_param, np.arange(st.n_free)):
+        return g_loc
+    inc = np.zeros((len(mid), st.n_free))  # parameters shared by several locations (equality constraints)
+    inc[np.arange(len(mid)), st.loc_param] = 1.0
+    return g_loc @ inc
+
+
+def expected_information_batch(st: ModelStructure, mats) -> np.ndarray:
+    """Expected information of F_ML, H_kl = tr(K dSigma_k K dSigma_l) (K = Sigma^-1), for a batch.
+
+    Every dSigma_k is (c_k / 2)(U_k V_k' + V_k U_k') with c_k = 2 for Lambda, B and off-diagonal
+    terms, 1 for variances (where U_k = V_k). With tr(K a b' K c d') = (b'K c)(d'K a):
+    H_kl = c_k c_l / 2 * (Guv_kl Guv_lk + Guu_kl Gvv_kl), Guu = U K U', Guv = U K V', Gvv = V K V',
+    three small Gram matrices instead of the (q, p, p) stack of dSigma.
+    """
+    B, L, P, T, C, M, phi, sigma = mats
+    nb, p = len(sigma), sigma.shape[1]
+    mid, r, c = st.loc_matrix, st.loc_row, st.loc_col
+    n_loc = len(mid)
+    D = phi @ L.transpose(0, 2, 1)
+    U = np.zeros((nb, n_loc, p))
+    V = np.zeros((nb, n_loc, p))
+    for m_id in (_LAMBDA, _BETA, _PSI, _THETA):
+        sel = mid == m_id
+        if not sel.any():
+            continue
+        if m_id == _LAMBDA:
+            U[:, sel, r[sel]] = 1.0
+            V[:, sel] = D[:, c[sel]]
+        elif m_id == _BETA:
+            U[:, sel] = M[:, :, r[sel]].transpose(0, 2, 1)
+            V[:, sel] = D[:, c[sel]]
+        elif m_id == _PSI:
+            U[:, sel] = M[:, :, r[sel]].transpose(0, 2, 1)
+            V[:, sel] = M[:, :, c[sel]].transpose(0, 2, 1)
+        else:
+            U[:, sel, r[sel]] = 1.0
+            V[:, sel, c[sel]] = 1.0
+    K = np.linalg.inv(sigma)
+    cvec = np.where((mid == _LAMBDA) | (mid == _BETA) | (r != c), 2.0, 1.0)
+    UK = U @ K
+    Guu = UK @ U.transpose(0, 2, 1)
+    Guv = UK @ V.transpose(0, 2, 1)
+    Gvv = (V @ K) @ V.transpose(0, 2, 1)
+    H = 0.5 * np.outer(cvec, cvec)[None] * (Guv * Guv.transpose(0, 2, 1) + Guu * Gvv)
+    if n_loc == st.n_free and np.array_equal(st.loc_param, np.arange(st.n_free)):
+        return H
+    inc = np.zeros((n_loc, st.n_free))
+    inc[np.arange(n_loc), st.loc_param] = 1.0
+    return inc.T[None] @ H @ inc[None]
+
+
+def _batch_cholesky(a: np.ndarray):
+    """Batched Cholesky factors and a mask of the matrices that are positive definite."""
+    try:
+        return np.linalg.cholesky(a), np.ones(len(a), bool)
+    except np.linalg.LinAlgError:
+        chol = np.zeros_like(a)
+        ok = np.zeros(len(a), bool)
+        for b in range(len(a)):
+            try:
+                chol[b] = np.linalg.cholesky(a[b])
+                ok[b] = True
+            except np.linalg.LinAlgError:
+                pass
+        return chol, ok
+
+
+def _quasi_newton_batch(evaluate, theta: np.ndarray, hessian: np.ndarray, max_iter: int = 200,
+                        gtol: float = 1e-9, xtol: float = 1e-8, information=None, n_fisher: int = 0):
+    """Minimise many independent problems at once by quasi-Newton steps with step halving.
+
+    ``evaluate(theta_sub, sel)`` -> (F, dF/dtheta) of the problems ``sel`` at the rows
+    ``theta_sub``; F is inf where the point is not admissible. ``hessian`` (nb, k, k), or (k, k)
+    shared by all, holds each problem's first Hessian approximation (positive definite), the
+    metric of the first step. Given ``information(theta_sub, sel)``, the next ``n_fisher`` steps are Fisher
+    scoring steps (the expected information at the current point), the safe metric far from
+    the optimum.
+    After that the inverse Hessians are updated by BFGS (Nocedal & Wright 2006, eq. 6.17),
+    which converges superlinearly where Fisher scoring is only linear (model misfit). A
+    problem has converged when max |g| < gtol or a full step is below xtol; one whose
+    objective cannot be decreased stops unconverged.
+
+    Returns theta, F, converged, iterations (per problem).
+    """
+    nb, k = theta.shape
+    theta = theta.copy()
+    F, G = evaluate(theta, np.arange(nb))
+    active = np.isfinite(F)
+    converged = np.zeros(nb, bool)
+    iters = np.zeros(nb, int)
+    if hessian.ndim == 2:  # one matrix shared by every problem
+        hinv = np.tile(_safe_inverse(hessian), (nb, 1, 1))
+    else:
+        hinv = _safe_inverse(hessian)
+    g_prev = np.zeros((nb, k))
+    th_prev = theta.copy()
+    for it in range(max_iter):
+        a = np.where(active & ~converged)[0]
+        if not len(a):
+            break
+        g = G[a]
+        if 0 < it <= n_fisher:
+            hinv[a] = _safe_inverse(information(theta[a], a))
+        elif it > 0:
+            s, y = theta[a] - th_prev[a], g - g_prev[a]
+            ys = np.einsum("bi,bi->b", y, s)
+            upd = ys > 1e-12 * np.linalg.norm(y, axis=1) * np.linalg.norm(s, axis=1)
+            if upd.any():
+                u = a[upd]
+                s, y, rho = s[upd], y[upd], 1.0 / ys[upd]
+                whole = len(u) == nb  # every problem at once: work in place, no copies
+                h_u = hinv if whole else hinv[u]
+                hy = (h_u @ y[:, :, None])[:, :, 0]
+                yhy = np.einsum("bi,bi->b", y, hy)
+                # rank-two update as one product: [s hy] [[rho^2 yhy + rho, -rho], [-rho, 0]] [s hy]'
+                V = np.stack([s, hy], axis=2)
+                coef = np.zeros((len(u), 2, 2))
+                coef[:, 0, 0] = rho * rho * yhy + rho
+                coef[:, 0, 1] = coef[:, 1, 0] = -rho
+                h_u += (V @ coef) @ V.transpose(0, 2, 1)
+                if not whole:
+                    hinv[u] = h_u
+        g_prev[a], th_prev[a] = g, theta[a]
+        done = np.max(np.abs(g), axis=1) < gtol
+        converged[a[done]] = True
+        a, g = a[~done], g[~done]
+        if not len(a):
+            break
+        iters[a] += 1
+        step = -((hinv if len(a) == nb else hinv[a]) @ g[:, :, None])[:, :, 0]
+        alpha = np.ones(len(a))
+        pending = np.ones(len(a), bool)
+        for _ in range(40):  # step halving, problem by problem
+            idx = np.where(pending)[0]
+            cand = theta[a[idx]] + alpha[idx, None] * step[idx]
+            Fc, Gc = evaluate(cand, a[idx])
+            good = np.isfinite(Fc) & (Fc <= F[a[idx]] + 1e-14 * np.abs(F[a[idx]]))
+            hit = idx[good]
+            theta[a[hit]], F[a[hit]], G[a[hit]] = cand[good], Fc[good], Gc[good]
+            tiny = np.max(np.abs(alpha[hit, None] * step[hit]), axis=1) < xtol
+            converged[a[hit[tiny]]] = True
+            pending[hit] = False
+            alpha[pending] *= 0.5
+            if not pending.any():
+                break
+        active[a[pending]] = False  # no decrease along the step: stop here, unconverged
+    return theta, F, converged, iters
+
+
+def _safe_inverse(h: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(h)
+
+
+def numerical_hessian(gradient, par: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Central-difference Jacobian of an analytic gradient, every perturbation in one batch.
+
+    ``gradient(batch)`` maps parameter vectors (m, k) to gradients (m, k). Symmetrised.
+    """
+    k = len(par)
+    steps = h * np.maximum(1.0, np.abs(par))
+    pts = np.concatenate([par + np.diag(steps), par - np.diag(steps)])
+    g = gradient(pts)
+    H = (g[:k] - g[k:]).T / (2.0 * steps)[None, :]
+    return 0.5 * (H + H.T)
 
 
 # ---------------------------------------------------------------- results
@@ -541,179 +764,200 @@ def _not_pd_message(S, names):
 
 
 # ---------------------------------------------------------------- FIML
-@dataclass
-class _Group:
-    """Missingness patterns with the same number of observed items, stacked for batched algebra."""
-
-    obs: np.ndarray  # (k, po) observed indices of each pattern
-    mis: np.ndarray  # (k, pm) missing indices
-    n: np.ndarray  # (k,) rows per pattern
-    mean: np.ndarray  # (k, po) pattern means
-    cov: np.ndarray  # (k, po, po) pattern covariances (divisor n_k, around the pattern mean)
-
-
-def _patterns(x: np.ndarray) -> list[_Group]:
-    """Group rows by missingness pattern; the likelihood only needs each pattern's n, mean, cov."""
-    mask = ~np.isnan(x)
-    keys, inverse = np.unique(mask, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    by_size: dict[int, list] = {}
-    for k, key in enumerate(keys):
-        if not key.any():
-            continue
-        rows = x[np.ix_(inverse == k, key)]
-        m = rows.mean(axis=0)
-        d = rows - m
-        by_size.setdefault(int(key.sum()), []).append((np.where(key)[0], np.where(~key)[0], len(rows), m, d.T @ d / len(rows)))
-    return [_Group(np.array([e[0] for e in g]), np.array([e[1] for e in g]).reshape(len(g), -1),
-                   np.array([e[2] for e in g], float), np.array([e[3] for e in g]), np.array([e[4] for e in g]))
-            for _, g in sorted(by_size.items())]
-
-
-def _block(a: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Stack of sub-matrices a[rows_k][:, cols_k]."""
-    return a[rows[:, :, None], cols[:, None, :]]
-
-
-def _scatter(vals: np.ndarray, rows: np.ndarray, cols: np.ndarray, p: int) -> np.ndarray:
-    """Sum a stack of blocks (k, a, b) into a p x p matrix at rows x cols."""
-    flat = (rows[:, :, None] * p + cols[:, None, :]).ravel()
-    return np.bincount(flat, weights=vals.ravel(), minlength=p * p).reshape(p, p)
-
-
-def _group_inverse(sig_oo: np.ndarray):
-    """Batched inverse and log-determinant of positive-definite blocks, or None."""
-    try:
-        chol = np.linalg.cholesky(sig_oo)
-    except np.linalg.LinAlgError:
-        return None
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    return np.linalg.inv(sig_oo), logdet
-
-
-def _fiml_m2ll(groups: list[_Group], mu: np.ndarray, sigma: np.ndarray) -> float:
-    """-2 log-likelihood of incomplete normal data, from pattern means and covariances."""
-    total = 0.0
-    for g in groups:
-        res = _group_inverse(_block(sigma, g.obs, g.obs))
-        if res is None:
-            return np.inf
-        inv, logdet = res
-        d = g.mean - mu[g.obs]
-        quad = np.einsum("ki,kij,kj->k", d, inv, d)
-        total += np.sum(g.n * (g.obs.shape[1] * _LOG2PI + logdet + np.einsum("kij,kji->k", inv, g.cov) + quad))
-    return float(total)
-
-
 def em_saturated(x: np.ndarray, max_iter: int = 10000, tol: float = 1e-12):
     """EM estimates of the saturated mean and covariance of incomplete normal data.
 
     Returns (mu, sigma, loglik, iterations). Rows with every value missing must be removed.
-    The E-step works on pattern means and covariances (sufficient statistics), so its cost
-    does not grow with the number of rows. Reference: Little & Rubin (2002), ch. 11.
+    E-step row by row through the partitioned inverse (see ``_row_solve``): a row's missing
+    items have conditional mean mu_m + (Sigma r)_m and covariance K[m, m]^-1. Stops when the
+    log-likelihood changes by less than ``tol`` (relative). Reference: Little & Rubin (2002), ch. 11.
     """
-    groups = _patterns(x)
+    rows = _rows(x)
     n, p = x.shape
+    ones = np.ones((1, n))
     mu = np.nanmean(x, axis=0)
     sigma = np.diag(np.nanvar(x, axis=0))
     ll_old = -np.inf
     for it in range(1, max_iter + 1):
-        t1 = np.zeros(p)
-        t2 = np.zeros((p, p))
-        for g in groups:
-            nk = g.n
-            second = g.cov + g.mean[:, :, None] * g.mean[:, None, :]  # E[y y'] over the pattern's rows
-            t1 += np.bincount(g.obs.ravel(), weights=(nk[:, None] * g.mean).ravel(), minlength=p)
-            t2 += _scatter(nk[:, None, None] * second, g.obs, g.obs, p)
-            if g.mis.shape[1] == 0:
-                continue
-            s_oo = _block(sigma, g.obs, g.obs)
-            s_om = _block(sigma, g.obs, g.mis)
-            b = np.linalg.solve(s_oo, s_om).transpose(0, 2, 1)  # (k, pm, po): regression of missing on observed
-            c0 = mu[g.mis] - np.einsum("kmo,ko->km", b, mu[g.obs])  # intercepts
-            zm = c0 + np.einsum("kmo,ko->km", b, g.mean)  # mean of the imputed values
-            cond = _block(sigma, g.mis, g.mis) - np.einsum("kmo,kol->kml", b, s_om)
-            mo = c0[:, :, None] * g.mean[:, None, :] + np.einsum("kmo,kol->kml", b, second)
-            mm = (np.einsum("kmo,kol,knl->kmn", b, g.cov, b) + zm[:, :, None] * zm[:, None, :] + cond)
-            t1 += np.bincount(g.mis.ravel(), weights=(nk[:, None] * zm).ravel(), minlength=p)
-            w = nk[:, None, None]
-            t2 += _scatter(w * mo, g.mis, g.obs, p) + _scatter(w * mo.transpose(0, 2, 1), g.obs, g.mis, p)
-            t2 += _scatter(w * mm, g.mis, g.mis, p)
-        mu = t1 / n
-        sigma = t2 / n - np.outer(mu, mu)
-        ll = -0.5 * _fiml_m2ll(groups, mu, sigma)
+        ci = _chol_inv(sigma)
+        if ci is None:
+            break
+        K, logdet = ci
+        z = rows.mask * (rows.x0 - mu)
+        r, log_a, mid = _row_solve(rows, K[None], z[None], ones)
+        ll = -0.5 * float(np.sum(rows.n_obs * _LOG2PI + logdet + log_a[0] + np.einsum("np,np->n", z, r[0])))
         if abs(ll - ll_old) < tol * max(1.0, abs(ll)):
             return mu, sigma, ll, it
         ll_old = ll
-    return mu, sigma, ll, max_iter
+        d = r[0] @ sigma  # completed rows, centred at the current mu
+        shift = d.mean(axis=0)
+        d -= shift
+        mu = mu + shift
+        sigma = (d.T @ d + mid[0]) / n
+    return mu, sigma, ll_old, it
 
 
-def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndarray | None = None,
-             full: bool = True) -> Fit:
+@dataclass
+class _Rows:
+    """Incomplete data laid out for the row-wise FIML likelihood."""
+
+    x0: np.ndarray  # (n, p) values, 0 where missing
+    mask: np.ndarray  # (n, p) 1.0 where observed
+    n_obs: np.ndarray  # (n,) observed items of each row
+    groups: list  # [(rows (r,), missing item indices (r, pm))], one entry per number pm >= 1 of missing items
+
+
+def _rows(x: np.ndarray) -> _Rows:
+    mask = ~np.isnan(x)
+    n_mis = (~mask).sum(axis=1)
+    groups = []
+    for m in np.unique(n_mis[n_mis > 0]):
+        rows = np.where(n_mis == m)[0]
+        groups.append((rows, np.array([np.where(~mask[i])[0] for i in rows])))
+    return _Rows(np.where(mask, x, 0.0), mask.astype(float), mask.sum(axis=1), groups)
+
+
+def _row_solve(rows: _Rows, K: np.ndarray, z: np.ndarray, ww: np.ndarray | None = None):
+    """Per row: r = Sigma_oo^-1 z (zero-padded), log|K[m, m]| and, given row weights ww,
+    sum_i ww_i [K[m, m]^-1 padded]; K = Sigma^-1 (b, p, p), z centred rows (b, n, p).
+
+    Sigma r_i is the row completed by its conditional expectation (centred), and
+    K[m, m]^-1 the conditional covariance of its missing items (the E-step of EM).
+    """
+    b, n, p = z.shape
+    r = z @ K
+    log_a = np.zeros((b, n))
+    mid = np.zeros((b, p, p)) if ww is not None else None
+    for idx, mis in rows.groups:
+        A = K[:, mis[:, :, None], mis[:, None, :]]  # (b, r, pm, pm)
+        log_a[:, idx] = 2.0 * np.log(np.diagonal(np.linalg.cholesky(A), axis1=2, axis2=3)).sum(axis=2)
+        a_inv = np.linalg.inv(A)
+        c = np.einsum("brij,brj->bri", a_inv, r[:, idx[:, None], mis])
+        r[:, idx] -= np.einsum("bprj,brj->brp", K[:, :, mis], c)
+        if ww is not None:
+            flat = (mis[:, :, None] * p + mis[:, None, :])[None] + (np.arange(b) * p * p)[:, None, None, None]
+            vals = ww[:, idx, None, None] * a_inv
+            mid += np.bincount(flat.ravel(), weights=vals.ravel(), minlength=b * p * p).reshape(b, p, p)
+    return r, log_a, mid
+
+
+def _fiml_batch(st: ModelStructure, rows: _Rows, par: np.ndarray, w: np.ndarray | None = None):
+    """-2 log-likelihood / N of incomplete normal data and its gradient, for a batch.
+
+    ``par`` (nb, q + p): the free parameters followed by the intercepts; ``w`` (nb, n): row
+    weights (resampling counts; None for ones). Returns F (nb,), inf where Sigma is not
+    positive definite, and dF/dpar (nb, q + p), NaN there.
+
+    Row by row without inverting each row's Sigma_oo: with K = Sigma^-1 and m the row's
+    missing items, the zero-padded Sigma_oo^-1 is K - K[:, m] K[m, m]^-1 K[m, :] and
+    log|Sigma_oo| = log|Sigma| + log|K[m, m]| (partitioned inverse; Schur complement), so a
+    row costs a pm x pm solve. With r_i = Sigma_oo^-1 z_i (z_i the centred row, 0 where
+    missing):  -2 logl_i = p_o log 2 pi + log|Sigma_oo| + z_i' r_i,  d/dmu = -2 r_i,
+    d/dSigma = Sigma_oo^-1 - r_i r_i'  (padded), summed as
+    N K - K (sum_i [K[m, m]^-1 padded]) K - sum_i r_i r_i'.
+    """
+    q = st.n_free
+    nb = len(par)
+    mats = implied_batch(st, par[:, :q])
+    chol, ok = _batch_cholesky(mats[-1])
+    F = np.full(nb, np.inf)
+    g = np.full(par.shape, np.nan)
+    if not ok.any():
+        return F, g
+    sub = np.where(ok)[0]
+    m = len(sub)
+    logdet = 2.0 * np.log(np.diagonal(chol[sub], axis1=1, axis2=2)).sum(axis=1)
+    K = np.linalg.inv(mats[-1][sub])
+    K = 0.5 * (K + K.transpose(0, 2, 1))
+    ww = np.ones((m, len(rows.x0))) if w is None else np.asarray(w, float)[sub]
+    z = rows.mask[None] * (rows.x0[None] - par[sub, None, q:])
+    r = z @ K
+    r, log_a, mid = _row_solve(rows, K, z, ww)
+    m2ll = rows.n_obs * _LOG2PI + logdet[:, None] + log_a + np.einsum("bnp,bnp->bn", z, r)
+    n_w = ww.sum(axis=1)
+    F[sub] = np.einsum("bn,bn->b", ww, m2ll) / n_w
+    wr = ww[:, :, None] * r
+    G = n_w[:, None, None] * K - K @ mid @ K - wr.transpose(0, 2, 1) @ r
+    G = 0.5 * (G + G.transpose(0, 2, 1)) / n_w[:, None, None]
+    g[sub, :q] = chain_gradient(st, [a[sub] for a in mats], G)
+    g[sub, q:] = -2.0 * wr.sum(axis=1) / n_w[:, None]
+    return F, g
+
+
+def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndarray | None = None) -> Fit:
     """Fit by full-information ML with saturated intercepts (lavaan ``missing = "ml"``).
 
     The chi-square is 2 (logl_H1 - logl_H0) with H1 the EM-estimated saturated model; the
     baseline model has free means and variances and zero covariances. Standard errors from
-    the observed information (numerical derivative of the analytic gradient).
+    the observed information (central differences of the analytic gradient).
 
-    With ``full=False`` (bootstrap refits, which need the estimates only) the EM saturated
-    model, the baseline and the standard errors are skipped; chi-square, baseline and SEs are
-    then NaN. ``start`` must then be given (theta followed by the intercepts).
+    Optimisation: complete-data ML fitted to the EM moments gives the start and, with
+    2 Sigma^-1 for the intercepts, the first Hessian; BFGS then minimises -2 logl / N
+    (row-wise likelihood, see ``_fiml_batch``). Should BFGS stall, Newton steps on the
+    observed information take over. ``start`` (theta followed by intercepts) skips the
+    complete-data pre-fit.
 
     Validated against: ``lavaan::cfa(model, data, missing = "ml")``.
     """
     x = np.asarray(data[st.observed] if isinstance(data, pd.DataFrame) else data, float)
     x = x[~np.isnan(x).all(axis=1)]
     n, p = x.shape
-    groups = _patterns(x)
-    if full:
-        mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
-        if _chol_inv(sig_h1) is None:
-            raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
-    elif start is None:
-        raise ValueError("fit_fiml(full=False) needs start values")
+    rows = _rows(x)
+    mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
+    if _chol_inv(sig_h1) is None:
+        raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
     q = st.n_free
     npar = q + p
     df = p * (p + 1) // 2 + p - npar
     if df < 0:
         raise SemUpgradeError(f"the model is not identified: {npar} free parameters (with intercepts) "
                               f"but only {p * (p + 1) // 2 + p} moments (df = {df})")
-    # Start: the complete-data ML fit to the EM moments, then FIML proper.
+
+    def evaluate(par, sel):
+        return _fiml_batch(st, rows, par)
+
+    def gradient(par):
+        return _fiml_batch(st, rows, par)[1]
+
     if start is None:
         pre = _fit_cov(st, sig_h1, mu_h1, n, "normal")
         start = np.concatenate([pre.theta, mu_h1])
-
-    def objective(par):
-        sigma = implied(st, par[:q])[0]
-        return _fiml_m2ll(groups, par[q:], sigma) / n
-
-    def grad_info(par):
-        g, H, _ = _fiml_derivatives(st, groups, par, q, p, n)
-        return g, H
-
-    grad = lambda z: _fiml_derivatives(st, groups, z, q, p, n, with_info=False)[0]  # noqa: E731
-    par, f, converged, iters, msg = _fisher_scoring(objective, grad_info, start, grad=grad)
-    ll = -0.5 * n * f
-    if not full:
-        nan = float("nan")
-        return Fit(structure=st, theta=par[:q], n=n, method="fiml", likelihood="normal", sample_cov=None,
-                   sample_mean=None, converged=converged, iterations=iters, message=msg, vcov=None, fmin=nan,
-                   chisq=nan, df=df, npar=npar, logl=ll, logl_h1=nan, baseline_chisq=nan,
-                   baseline_df=p * (p - 1) // 2, mean_hat=par[q:])
-    info_obs = _observed_information(grad, par) * n / 2.0
-    vcov, warn = _invert_information(0.5 * (info_obs + info_obs.T), _with_means(st, p))
+        hess = np.zeros((npar, npar))
+        hess[:q, :q] = _ml_grad_info(st, sig_h1)(pre.theta)[1]
+        hess[q:, q:] = 2.0 * np.linalg.inv(sig_h1)
+    else:
+        hess = _positive_definite(numerical_hessian(gradient, start))
+    par, f, conv, iters = _quasi_newton_batch(evaluate, start[None], hess)
+    iterations = int(iters[0])
+    for _ in range(5):  # BFGS stalled: Newton steps on the observed information
+        if conv[0] or not np.isfinite(f[0]):
+            break
+        hess = _positive_definite(numerical_hessian(gradient, par[0]))
+        par, f, conv, iters = _quasi_newton_batch(evaluate, par, hess)
+        iterations += int(iters[0])
+    par, converged = par[0], bool(conv[0])
+    msg = "converged" if converged else "no convergence: the likelihood could not be decreased further"
+    ll = -0.5 * n * f[0]
+    info_obs = numerical_hessian(gradient, par) * n / 2.0
+    vcov, warn = _invert_information(info_obs, _with_means(st, p))
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)
     ll_b = 0.0
     for j in range(p):
         v = x[:, j][~np.isnan(x[:, j])]
         ll_b += -0.5 * len(v) * (_LOG2PI + np.log(v.var()) + 1.0)
-    fit = Fit(structure=st, theta=par[:q], n=n, method="fiml", likelihood="normal", sample_cov=sig_h1,
-              sample_mean=mu_h1, converged=converged, iterations=iters, message=msg,
-              vcov=vcov[:q, :q] if vcov is not None else None, fmin=(ll_h1 - ll) / n,
-              chisq=max(2.0 * (ll_h1 - ll), 0.0), df=df, npar=npar, logl=ll, logl_h1=ll_h1,
-              baseline_chisq=2.0 * (ll_h1 - ll_b), baseline_df=p * (p - 1) // 2, mean_hat=par[q:],
-              warnings=warn, vcov_means=vcov[q:, q:] if vcov is not None else None)
-    return fit
+    return Fit(structure=st, theta=par[:q], n=n, method="fiml", likelihood="normal", sample_cov=sig_h1,
+               sample_mean=mu_h1, converged=converged, iterations=iterations, message=msg,
+               vcov=vcov[:q, :q] if vcov is not None else None, fmin=(ll_h1 - ll) / n,
+               chisq=max(2.0 * (ll_h1 - ll), 0.0), df=df, npar=npar, logl=ll, logl_h1=ll_h1,
+               baseline_chisq=2.0 * (ll_h1 - ll_b), baseline_df=p * (p - 1) // 2, mean_hat=par[q:],
+               warnings=warn, vcov_means=vcov[q:, q:] if vcov is not None else None)
+
+
+def _positive_definite(h: np.ndarray) -> np.ndarray:
+    """The nearest matrix with eigenvalues at least 1e-6 of the largest (a safe Newton metric)."""
+    w, v = np.linalg.eigh(h)
+    w = np.maximum(w, 1e-6 * max(w.max(), 1e-12))
+    return (v * w) @ v.T
 
 
 def _with_means(st, p):
@@ -721,52 +965,6 @@ def _with_means(st, p):
     extra = pd.DataFrame([{"lhs": v, "op": "~1", "rhs": "", "index": st.n_free + j} for j, v in enumerate(st.observed)])
     clone = ModelStructure(**{**st.__dict__, "table": pd.concat([st.table, extra], ignore_index=True)})
     return clone
-
-
-def _fiml_derivatives(st, groups, par, q, p, n, with_info=True):
-    """Gradient of -2 logl / n and (optionally) its expected information (Fisher scoring matrix).
-
-    With I_k the inverse of a pattern's Sigma_oo embedded in p x p zeros, the expected
-    information of the covariance parameters is sum_k n_k tr(I_k dSigma_a I_k dSigma_b),
-    computed for all patterns at once as D W D' with W = sum_k n_k (I_k (x) I_k).
-    """
-    theta, mu = par[:q], par[q:]
-    sigma = implied(st, theta)[0]
-    dS = sigma_jacobian(st, theta)
-    G = np.zeros((p, p))
-    g_mu = np.zeros(p)
-    H = np.zeros((q + p, q + p))
-    W = np.zeros((p, p, p, p)) if with_info else None
-    for g in groups:
-        inv, _ = _group_inverse(_block(sigma, g.obs, g.obs))
-        d = g.mean - mu[g.obs]
-        t = g.cov + d[:, :, None] * d[:, None, :]
-        w = g.n[:, None, None]
-        G += _scatter(w * (inv - inv @ t @ inv), g.obs, g.obs, p)
-        g_mu += np.bincount(g.obs.ravel(), weights=(-2.0 * g.n[:, None] * np.einsum("kij,kj->ki", inv, d)).ravel(),
-                            minlength=p)
-        if with_info:
-            full = np.zeros((len(g.n), p, p))
-            full[np.arange(len(g.n))[:, None, None], g.obs[:, :, None], g.obs[:, None, :]] = inv
-            # W[b, a, c, d] = sum_k n_k I_k[b, a] I_k[c, d]
-            W += np.tensordot(g.n[:, None, None] * full, full, axes=([0], [0]))
-            H[q:, q:] += 2.0 * np.tensordot(g.n, full, axes=1)
-    if with_info:
-        D = dS.reshape(q, -1)
-        H[:q, :q] = D @ W.transpose(0, 2, 3, 1).reshape(p * p, p * p) @ D.T
-    g = np.concatenate([dS.reshape(q, -1) @ G.ravel(), g_mu]) / n
-    return g, H / n, None
-
-
-def _observed_information(grad, par, h=1e-6):
-    """Numerical Jacobian of an analytic gradient (central differences)."""
-    k = len(par)
-    out = np.empty((k, k))
-    for j in range(k):
-        e = np.zeros(k)
-        e[j] = h * max(1.0, abs(par[j]))
-        out[:, j] = (grad(par + e) - grad(par - e)) / (2 * e[j])
-    return out
 
 
 def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likelihood: str = "normal") -> Fit:

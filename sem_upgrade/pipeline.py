@@ -57,8 +57,8 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     seed : int
         Seed of every random step (parallel analysis, bootstrap).
     bootstrap : int, optional
-        Resamples for indirect and total effects (0: delta method only). Default 2000 under
-        listwise; 0 under FIML, where each resample is a full FIML refit (ask for it explicitly).
+        Resamples for indirect and total effects (0: delta method only). Default 2000; under
+        FIML each resample is a full-information refit.
     ci : {"percentile", "bc"}
         The interval that judges indirect hypotheses.
     ci_level : float
@@ -82,7 +82,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise SemUpgradeError(f"--seed: must be an integer, got {seed!r}")
     if bootstrap is None:
-        bootstrap = 2000 if missing == "listwise" else 0
+        bootstrap = 2000
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise SemUpgradeError(f"--bootstrap: must be a whole number >= 0, got {bootstrap!r}")
     if ci not in ("percentile", "bc"):

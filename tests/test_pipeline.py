@@ -13,7 +13,6 @@ from numpy.testing import assert_allclose
 
 from sem_upgrade import pipeline
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.questionnaire import load_questionnaire
 
 from references import CLOSED_FORM, ML, ML_REL, RELATIVE_KEYS, REF, load_json
 
@@ -136,7 +135,7 @@ def _messy_survey(tmp_path):
 def test_fiml_and_listwise_on_messy_survey(tmp_path):
     path, qpath, items = _messy_survey(tmp_path)
     lw = pipeline.run(path, qpath, tmp_path / "lw", bootstrap=0)
-    fi = pipeline.run(path, qpath, tmp_path / "fi", missing="fiml")
+    fi = pipeline.run(path, qpath, tmp_path / "fi", missing="fiml", bootstrap=200, progress=False)
     assert lw["n_rows_read"] == 219 and lw["n_rejected"] == 3
     rej = pd.read_csv(tmp_path / "lw" / "rejected_rows.csv")
     assert sorted(rej["line"]) == [7, 11, 220]
@@ -145,7 +144,11 @@ def test_fiml_and_listwise_on_messy_survey(tmp_path):
     assert fi["fit"]["structural"]["df"] == lw["fit"]["structural"]["df"]  # lavaan: the same df with means
     assert fi["admissibility"]["structural"]["converged"]
     assert fi["reliability"]["NSC"]["sample"].startswith("complete cases of each construct")
-    assert "bootstrap" not in fi.data  # FIML: no bootstrap unless asked for
+    # FIML bootstrap: every resample a full-information refit; indirect hypotheses judged by it
+    assert fi["bootstrap"]["n_ok"] + fi["bootstrap"]["n_failed"] == 200 and fi["bootstrap"]["n_ok"] >= 190
+    indirect = [h for h in fi["hypotheses"] if h["kind"] == "indirect"]
+    assert indirect and all(h["method"] == "bootstrap-percentile" for h in indirect)
+    assert all(h["ci_lower"] < h["estimate"] < h["ci_upper"] for h in indirect)
 
 
 def test_single_item_construct_reported_not_nan(tmp_path):

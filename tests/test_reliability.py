@@ -14,7 +14,7 @@ from sem_upgrade.measurement import (average_variance_extracted, cfa_syntax, com
                                      one_factor_comparison, validity)
 from sem_upgrade.reliability import efa, harman_single_factor, item_analysis, kmo_bartlett, parallel_analysis
 
-from references import CLOSED_FORM, HS_MODEL, ML, load_csv, load_json
+from references import CLOSED_FORM, ML, load_csv, load_json
 
 BLOCKS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 ITEMS = [i for b in BLOCKS.values() for i in b]

@@ -1,6 +1,5 @@
 """Reports: escaping, Chinese labels, Excel number formats, format choice, and the page in a real browser."""
 
-import json
 import shutil
 import subprocess
 
