@@ -93,17 +93,42 @@ def rmsea_pvalue(chisq: float, df: float, n: float, close: float = 0.05) -> floa
     return float(stats.ncx2.sf(chisq, df, n * df * close ** 2))
 
 
-def gfi(S: np.ndarray, sigma: np.ndarray) -> float:
-    """Joreskog-Sorbom GFI for ML: 1 - tr[(Sigma^-1 S - I)^2] / tr[(Sigma^-1 S)^2]."""
-    inv = np.linalg.inv(sigma)
-    a = inv @ (S - sigma)
-    b = inv @ S
-    return float(1.0 - np.trace(a @ a) / np.trace(b @ b))
+def gfi(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None, mean_hat: np.ndarray | None = None,
+        patterns: list | None = None) -> float:
+    """Joreskog-Sorbom GFI for ML in lavaan's general (weighted least squares) form.
+
+    GFI = 1 - e' W e / s' W s, with s the sample moments, e = s - model moments and W the
+    expected information of the unrestricted model at the model-implied Sigma (per case):
+    e' W e = (m - mu)' K (m - mu) + tr[(K (S - Sigma))^2] / 2, K = Sigma^-1. Without a mean
+    structure this is 1 - tr[(Sigma^-1 S - I)^2] / tr[(Sigma^-1 S)^2] (Joreskog & Sorbom
+    1984). Under FIML (``patterns``: [(observed mask, rows)]) W averages over the missingness
+    patterns, K becoming each pattern's zero-padded Sigma_oo^-1 (as lavaan's h1 expected
+    information for missing = "ml"; Tanaka & Huba 1985; Mulaik et al. 1989).
+
+    Validated against: lavaan 0.6.14 ``fitMeasures(fit, "gfi")``, to 1e-8 for complete data;
+    under ``missing = "ml"`` to about 1e-4 (AGFI 2e-4; the source of that remaining
+    difference is not established).
+    """
+    p = len(sigma)
+    patterns = patterns or [(np.ones(p, bool), 1)]
+    e_cov, s_cov = S - sigma, S
+    with_means = mean is not None and mean_hat is not None
+    t_e = t_s = 0.0
+    for mask, count in patterns:
+        K = np.zeros((p, p))
+        K[np.ix_(mask, mask)] = np.linalg.inv(sigma[np.ix_(mask, mask)])
+        a, b = K @ e_cov, K @ s_cov
+        qe, qs = 0.5 * np.sum(a * a.T), 0.5 * np.sum(b * b.T)
+        if with_means:
+            d = mean - mean_hat
+            qe, qs = qe + d @ K @ d, qs + mean @ K @ mean
+        t_e, t_s = t_e + count * qe, t_s + count * qs
+    return float(1.0 - t_e / t_s)
 
 
-def agfi(gfi_value: float, df: float, p: int) -> float:
-    """AGFI = 1 - (p(p+1)/2 / df) (1 - GFI)."""
-    nel = p * (p + 1) / 2
+def agfi(gfi_value: float, df: float, nel: float) -> float:
+    """AGFI = 1 - (nel / df) (1 - GFI), nel the number of sample moments: p(p+1)/2, plus p
+    with a mean structure (FIML)."""
     return float(1.0 - nel / df * (1.0 - gfi_value)) if df > 0 else 1.0
 
 
@@ -154,9 +179,8 @@ def information_criteria(logl: float, npar: int, n: int) -> dict[str, float]:
 def fit_measures(fit) -> dict[str, float]:
     """Every index for a fitted model (:class:`sem_upgrade.estimation.Fit`), by lavaan's names.
 
-    Under FIML, S and the means are the EM estimates of the saturated model (as in lavaan);
-    GFI, AGFI, PGFI and RMR are then computed on the covariance part only, while lavaan also
-    folds the mean structure into them, so those four differ from lavaan under FIML.
+    Under FIML, S and the means are the EM estimates of the saturated model (as in lavaan),
+    and the means join RMR, SRMR, GFI, AGFI and PGFI (lavaan's mean structure).
     """
     n_eff = fit.n_eff
     chisq, df = fit.chisq, fit.df
@@ -181,9 +205,14 @@ def fit_measures(fit) -> dict[str, float]:
     out["rmsea_pvalue"] = rmsea_pvalue(chisq, df, n_eff)
     out["rmr"] = rmr(S, sigma, *means)
     out["srmr"] = srmr(S, sigma, *means)
-    out["gfi"] = gfi(S, sigma)
-    out["agfi"] = agfi(out["gfi"], df, p)
-    out["pgfi"] = df / (p * (p + 1) / 2) * out["gfi"]
+    patterns = None
+    if fit.data is not None:
+        masks, counts = np.unique(~np.isnan(fit.data), axis=0, return_counts=True)
+        patterns = list(zip(masks, counts))
+    out["gfi"] = gfi(S, sigma, *means, patterns=patterns)
+    nel = p * (p + 1) / 2 + (p if fit.method == "fiml" else 0)
+    out["agfi"] = agfi(out["gfi"], df, nel)
+    out["pgfi"] = df / nel * out["gfi"]
     out["logl"] = fit.logl
     out["unrestricted_logl"] = fit.logl_h1
     out.update(information_criteria(fit.logl, fit.npar, fit.n))

@@ -158,8 +158,6 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         cmp = {"error": str(exc)}
     out["common_method"] = {**harman, "one_factor_cfa": cmp}
     out["modification_indices"] = {"measurement": structural.modification_indices(cfa)}
-    if missing == "fiml":
-        out["modification_indices"]["note"] = "modification indices are computed for complete-data ML fits only"
 
     # ---- structural model ----
     if q.has_structure:

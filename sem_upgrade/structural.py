@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .estimation import ModelStructure, _trace_products, implied, sigma_jacobian, syntax_order
+from .estimation import (ModelStructure, _fiml_batch, _rows, _trace_products, fiml_expected_information, implied,
+                         sigma_jacobian, syntax_order)
 
 __all__ = ["path_table", "construct_r2", "exogenous_correlations", "indirect_delta",
            "hypothesis_table", "modification_indices"]
@@ -115,9 +116,10 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
     information of the model with that parameter freed. Candidates: cross-loadings, residual
     covariances of items, regressions between constructs that keep the model recursive,
     and residual covariances of constructs. ``sepc_all`` standardizes the EPC as lavaan's
-    ``sepc.all``. Complete-data (ML) fits only.
+    ``sepc.all``. Expected information, as lavaan's ``modindices`` by default; under FIML
+    the expected information over the missingness patterns, intercepts included.
 
-    Validated against: ``lavaan::modindices(fit)`` (expected information).
+    Validated against: ``lavaan::modindices(fit)``, complete data and ``missing = "ml"``.
 
     Returns
     -------
@@ -125,22 +127,32 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
     """
     st = fit.structure
     cands = _candidates(st)
-    if not cands or fit.method != "ml":
+    if not cands:
         return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
     q = st.n_free
     aug = _augmented(st, cands)
     theta = np.concatenate([fit.theta, np.zeros(len(cands))])
-    sigma = implied(aug, theta)[0]
-    inv = np.linalg.inv(sigma)
-    dS = sigma_jacobian(aug, theta)
-    info = 0.5 * _trace_products(inv @ dS)  # per observation
-    S = fit.sample_cov
-    W = inv @ (S - sigma) @ inv
-    score = 0.5 * np.einsum("kij,ij->k", dS, W)  # d logl / dtheta per observation
-    n = fit.n_eff
-    i11, i12, i22 = info[:q, :q], info[:q, q:], info[q:, q:]
+    if fit.method == "fiml":
+        # expected information over the missingness patterns (lavaan's modindices default),
+        # the intercepts among the free parameters; score of the casewise likelihood
+        par = np.concatenate([theta, fit.mean_hat])
+        info = fiml_expected_information(aug, theta, fit.data)  # per observation
+        score = -0.5 * _fiml_batch(aug, _rows(fit.data), par[None])[1][0]  # d logl / dtheta per observation
+        free = np.r_[np.arange(q), np.arange(q + len(cands), len(par))]
+        cand = np.arange(q, q + len(cands))
+        n = fit.n
+    else:
+        sigma = implied(aug, theta)[0]
+        inv = np.linalg.inv(sigma)
+        dS = sigma_jacobian(aug, theta)
+        info = 0.5 * _trace_products(inv @ dS)  # per observation
+        W = inv @ (fit.sample_cov - sigma) @ inv
+        score = 0.5 * np.einsum("kij,ij->k", dS, W)  # d logl / dtheta per observation
+        free, cand = np.arange(q), np.arange(q, q + len(cands))
+        n = fit.n_eff
+    i11, i12, i22 = info[np.ix_(free, free)], info[np.ix_(free, cand)], info[np.ix_(cand, cand)]
     v = np.diag(i22) - np.einsum("ij,ij->j", i12, np.linalg.solve(i11, i12))
-    s2 = score[q:]
+    s2 = score[cand]
     keep = v > 1e-8 * np.maximum(np.diag(i22), 1.0)
     mi = np.where(keep, n * s2 ** 2 / np.where(keep, v, 1.0), np.nan)
     epc = np.where(keep, s2 / np.where(keep, v, 1.0), np.nan)

@@ -32,6 +32,17 @@ def test_modification_indices_equal_lavaan(key, data, model):
     assert_allclose(got["sepc_all"], ref["sepc.all"], **ML)
 
 
+def test_fiml_modification_indices_equal_lavaan():
+    # modindices(cfa(hs_model, data = hsm, missing = "ml"), sort. = TRUE, maximum.number = 20):
+    # expected information over the missingness patterns, intercepts among the free parameters
+    ref = pd.DataFrame(load_json("lavaan_extra.json")["hsm_fiml_modindices"]["table"])
+    got = modification_indices(fit_model(HS_MODEL, load_csv("holzinger_swineford_missing.csv"), missing="fiml"), top=20)
+    assert list(zip(got["lhs"], got["op"], got["rhs"])) == list(zip(ref["lhs"], ref["op"], ref["rhs"]))
+    assert_allclose(got["mi"], ref["mi"], rtol=1e-3)
+    assert_allclose(got["epc"], ref["epc"], **ML)
+    assert_allclose(got["sepc_all"], ref["sepc.all"], **ML)
+
+
 def test_indirect_delta_method_equals_lavaan(pd_fit):
     # ind := a*b with lavaan's default (delta-method) standard error
     ref = load_json("lavaan_extra.json")["pd_defined_delta"]["table"][0]

@@ -109,4 +109,12 @@ out$liaoning <- list(
   modindices_structural = mi_top(f_sem)
 )
 
+# 8. Modification indices under FIML (lavaan's default information for missing = "ml": observed)
+hsm <- read.csv(file.path(ref, "holzinger_swineford_missing.csv"))
+fit_hsm <- cfa(hs_model, data = hsm, missing = "ml")
+out$hsm_fiml_modindices <- list(
+  call = 'modindices(cfa(hs_model, data = hsm, missing = "ml"), sort. = TRUE, maximum.number = 20)',
+  information = lavInspect(fit_hsm, "options")$information[1],
+  table = mi_top(fit_hsm))
+
 write_json(out, "lavaan_extra.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
