@@ -39,8 +39,9 @@ import pandas as pd
 from scipy import stats
 
 from .errors import SemUpgradeError
-from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fit_cov, _quasi_newton_batch, _rows, chain_gradient,
-                         expected_information_batch, fit_fiml, implied_batch, numerical_hessian)
+from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fiml_optimize, _fit_cov, _positive_definite,
+                         _quasi_newton_batch, _rows, chain_gradient, expected_information_batch, implied_batch,
+                         numerical_hessian)
 
 __all__ = ["BootstrapResult", "bootstrap", "percentile_ci", "bc_ci", "effect_paths"]
 
@@ -344,13 +345,16 @@ class _Job:
         par, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
         theta = np.where(conv[:, None], par[:, :q], np.nan)
         ok = conv.copy()
-        for b in np.where(~ok)[0]:  # the full optimiser, one by one
-            try:
-                f = fit_fiml(st, self.x[idx[b]], start=self.start.copy())
-            except SemUpgradeError:
+        # Resamples the batch did not settle: Newton steps on their own observed information,
+        # from where the batch stopped (the optimiser of fit_fiml, without EM or standard errors).
+        for b in np.where(~ok & np.isfinite(par).all(axis=1))[0]:
+            rows = _rows(self.x[idx[b]])
+            hess = numerical_hessian(lambda z: _fiml_batch(st, rows, z)[1], par[b])
+            if not np.isfinite(hess).all():
                 continue
-            if f.converged:
-                theta[b], ok[b] = f.theta, True
+            est, _, converged, _ = _fiml_optimize(st, rows, par[b], _positive_definite(hess))
+            if converged:
+                theta[b], ok[b] = est[:q], True
         return self._finish(theta, ok)
 
     def _finish(self, theta, ok):

@@ -943,9 +943,6 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
         raise SemUpgradeError(f"the model is not identified: {npar} free parameters (with intercepts) "
                               f"but only {p * (p + 1) // 2 + p} moments (df = {df})")
 
-    def evaluate(par, sel):
-        return _fiml_batch(st, rows, par)
-
     def gradient(par):
         return _fiml_batch(st, rows, par)[1]
 
@@ -957,17 +954,9 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
         hess[q:, q:] = 2.0 * np.linalg.inv(sig_h1)
     else:
         hess = _positive_definite(numerical_hessian(gradient, start))
-    par, f, conv, iters = _quasi_newton_batch(evaluate, start[None], hess)
-    iterations = int(iters[0])
-    for _ in range(5):  # BFGS stalled: Newton steps on the observed information
-        if conv[0] or not np.isfinite(f[0]):
-            break
-        hess = _positive_definite(numerical_hessian(gradient, par[0]))
-        par, f, conv, iters = _quasi_newton_batch(evaluate, par, hess)
-        iterations += int(iters[0])
-    par, converged = par[0], bool(conv[0])
+    par, f, converged, iterations = _fiml_optimize(st, rows, start, hess)
     msg = "converged" if converged else "no convergence: the likelihood could not be decreased further"
-    ll = -0.5 * n * f[0]
+    ll = -0.5 * n * f
     info_obs = numerical_hessian(gradient, par) * n / 2.0
     vcov, warn = _invert_information(info_obs, _with_means(st, p))
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)
@@ -982,6 +971,27 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
                baseline_chisq=2.0 * (ll_h1 - ll_b), baseline_df=p * (p - 1) // 2, mean_hat=par[q:],
                warnings=warn, vcov_means=vcov[q:, q:] if vcov is not None else None,
                data=x)
+
+
+def _fiml_optimize(st: ModelStructure, rows: _Rows, start: np.ndarray, hess: np.ndarray):
+    """Minimise -2 logl / N from ``start``: BFGS with ``hess`` as the first metric; should it
+    stall, Newton steps on the observed information (at most three restarts of 50 steps;
+    where those do not converge, more rarely helps: the likelihood is flat or unbounded).
+
+    Returns (par, F, converged, iterations).
+    """
+    def evaluate(par, sel):
+        return _fiml_batch(st, rows, par)
+
+    par, f, conv, iters = _quasi_newton_batch(evaluate, start[None], hess)
+    iterations = int(iters[0])
+    for _ in range(3):
+        if conv[0] or not np.isfinite(f[0]):
+            break
+        hess = _positive_definite(numerical_hessian(lambda b: _fiml_batch(st, rows, b)[1], par[0]))
+        par, f, conv, iters = _quasi_newton_batch(evaluate, par, hess, max_iter=50)
+        iterations += int(iters[0])
+    return par[0], float(f[0]), bool(conv[0]), iterations
 
 
 def _positive_definite(h: np.ndarray) -> np.ndarray:
