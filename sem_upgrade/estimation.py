@@ -15,7 +15,8 @@ Conventions (lavaan 0.6 defaults, Rosseel 2012):
   errors from the expected information times N. ``likelihood="wishart"`` (AMOS):
   S has divisor N - 1 and N - 1 replaces N in chisq and information.
 * F_ML = log|Sigma| + tr(S Sigma^-1) - log|S| - p, minimised by Fisher scoring
-  (expected information) with step halving, to a gradient below 1e-9.
+  (expected information) with step halving, then BFGS updates near the optimum, to a
+  gradient below 1e-9.
 * FIML (``missing="ml"``): saturated intercepts, casewise likelihood evaluated row by
   row through the partitioned inverse of Sigma (no inverse per missingness pattern),
   minimised by BFGS from the complete-data fit to the EM moments; the saturated (H1)
