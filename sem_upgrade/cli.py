@@ -23,6 +23,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _num(value, spec: str = ".3f") -> str:
+    """A number for the console summary; a value that is not defined shows as 'n/a'."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    if isinstance(value, (int,)) and not isinstance(value, bool) and spec == ".3f":
+        return str(value)
+    return format(value, spec)
+
+
+def _p(value) -> str:
+    """A p-value as papers print it: 'p < .001' or 'p = 0.018'."""
+    if value is None:
+        return "p n/a"
+    return "p < .001" if value < 0.001 else f"p = {value:.3f}"
+
+
 def _build() -> argparse.ArgumentParser:
     p = _Parser(prog="sem-upgrade", description="Structural equation modeling of questionnaire surveys "
                 "(reliability, validity, CFA, SEM, hypotheses) with lavaan-equal numbers.")
@@ -96,14 +112,18 @@ def _run(args) -> int:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")
     print(f"rows read {d['n_rows_read']}, rejected {d['n_rejected']}, used {d['n_used']} ({d['missing']})")
     for name, fit in d["fit"].items():
-        print(f"{name:12s} chisq {fit['chisq']:.3f} df {fit['df']} CFI {fit['cfi']:.3f} TLI {fit['tli']:.3f} "
-              f"RMSEA {fit['rmsea']:.3f} SRMR {fit['srmr']:.3f}")
+        shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in
+                         [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"),
+                          ("RMSEA", "rmsea"), ("SRMR", "srmr")])
+        print(f"{name:12s} {shown}")
     if "hypotheses" in res.tables:
         for _, h in res.tables["hypotheses"].iterrows():
             verdict = "supported" if h["supported"] else f"not supported ({h['reason']})"
-            evidence = (f"p {h['pvalue']:.4f}" if h["method"] != f"bootstrap-{args.ci}"
-                        else f"{args.ci_level:.0%} CI [{h['ci_lower']:+.3f}, {h['ci_upper']:+.3f}]")
-            print(f"  {h['id']:4s} {h['effect']:28s} std {h['std_estimate']:+.3f}  {evidence}  {verdict}")
+            evidence = (_p(h["pvalue"]) if h["method"] != f"bootstrap-{args.ci}"
+                        else f"{args.ci_level:.0%} CI [{_num(h['ci_lower'], '+.3f')}, "
+                             f"{_num(h['ci_upper'], '+.3f')}]")
+            print(f"  {h['id']:4s} {h['effect']:28s} B {_num(h['estimate'], '+.3f')} "
+                  f"(std {_num(h['std_estimate'], '+.3f')})  {evidence}  {verdict}")
     if "bootstrap" in d:
         b = d["bootstrap"]
         print(f"bootstrap: {b['n_ok']} of {b['n_requested']} resamples fitted, {b['n_failed']} failed, "

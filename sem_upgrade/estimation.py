@@ -97,7 +97,7 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
         try:
             model.load(data=start_data)
         except np.linalg.LinAlgError:
-            raise SemUpgradeError(_not_pd_message(np.cov(start_data.to_numpy(), rowvar=False), obs)) from None
+            raise SemUpgradeError(not_pd_message(np.cov(start_data.to_numpy(), rowvar=False), obs)) from None
         finally:
             logging.disable(logging.NOTSET)
     inner = list(model.vars["inner"])
@@ -674,7 +674,7 @@ def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     n_eff = n - 1 if likelihood == "wishart" else n
     cs = _chol_inv(S)
     if cs is None:
-        raise SemUpgradeError(_not_pd_message(S, st.observed))
+        raise SemUpgradeError(not_pd_message(S, st.observed))
     _, logdet_s = cs
     npar = st.n_free
     df = p * (p + 1) // 2 - npar
@@ -747,7 +747,9 @@ def _param_name(st, k):
     return f"{row['lhs']} {row['op']} {row['rhs']}"
 
 
-def _not_pd_message(S, names):
+def not_pd_message(S, names):
+    """Why a sample covariance matrix is not positive definite, naming the items to blame:
+    constant items, duplicated pairs (|r| > .9999), or the items of a constant linear combination."""
     sd = np.sqrt(np.clip(np.diag(S), 0, None))
     const = [names[i] for i in range(len(names)) if sd[i] < 1e-12]
     if const:
@@ -936,7 +938,7 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     rows = _rows(x)
     mu_h1, sig_h1, ll_h1, _ = em_saturated(x)
     if _chol_inv(sig_h1) is None:
-        raise SemUpgradeError(_not_pd_message(sig_h1, st.observed))
+        raise SemUpgradeError(not_pd_message(sig_h1, st.observed))
     q = st.n_free
     npar = q + p
     df = p * (p + 1) // 2 + p - npar

@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import fit_indices, measurement, reliability, structural
 from .errors import SemUpgradeError
-from .estimation import fit_model
+from .estimation import fit_model, not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
 from .results import Results
@@ -113,6 +113,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- reliability (item statistics, KMO/Bartlett, EFA, Harman) ----
     complete = x.dropna()
+    complete_pd = _complete_cases_pd(complete, survey.source, strict=missing == "listwise")
     sample_note = ("complete cases (listwise)" if missing == "listwise"
                    else "complete cases of each construct's items (item statistics do not use FIML)")
     rel = {}
@@ -121,7 +122,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         ia["sample"] = sample_note
         rel[c] = ia
     out["reliability"] = rel
-    if len(complete) > len(survey.items):
+    if complete_pd:
         kb = reliability.kmo_bartlett(complete)
         out["kmo"], out["bartlett"] = kb["kmo"], kb["bartlett"]
         pa = reliability.parallel_analysis(complete, rng=seed)
@@ -129,12 +130,19 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                       "n": int(len(complete))}
         harman = reliability.harman_single_factor(complete)
     else:
-        warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test")
+        warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test"
+                        if len(complete) <= len(survey.items) else
+                        "the complete rows' covariance matrix is not positive definite: no KMO, "
+                        "Bartlett, EFA or Harman's test")
         out["kmo"] = out["bartlett"] = out["efa"] = None
         harman = {}
 
     # ---- measurement model (CFA) ----
-    cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+    try:
+        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+    except SemUpgradeError as exc:  # a data or model problem first shows here: name the file
+        blame = q.source if "not identified" in str(exc) else survey.source
+        raise SemUpgradeError(f"{blame}: {exc}") from None
     item_corr = _correlation(cfa)
     val = measurement.validity(cfa, blocks, item_corr)
     for c in blocks:
@@ -270,6 +278,24 @@ def _check_variances(x: pd.DataFrame, source: str):
     if const:
         raise SemUpgradeError(f"{source}: item(s) with zero variance in the sample used: {', '.join(const)} "
                               "(every respondent gave the same answer; drop the item from the questionnaire)")
+
+
+def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> bool:
+    """Whether the complete rows are enough for a positive-definite covariance matrix.
+
+    Under listwise deletion these rows are the whole sample, so a singular matrix (identical or
+    collinear items) is an error naming the items; under FIML it only rules out the
+    complete-case statistics (KMO, EFA), and the fit checks the EM moments itself."""
+    if len(complete) <= complete.shape[1]:
+        return False
+    S = np.cov(complete.to_numpy(float), rowvar=False, bias=True)
+    sd = np.sqrt(np.diag(S))
+    eig = np.linalg.eigvalsh(S / np.outer(sd, sd))
+    if eig[0] > 1e-10 * eig[-1]:
+        return True
+    if strict:
+        raise SemUpgradeError(f"{source}: {not_pd_message(S, list(complete.columns))}")
+    return False
 
 
 def _correlation(fit) -> pd.DataFrame:

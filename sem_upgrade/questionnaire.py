@@ -39,7 +39,15 @@ from .errors import SemUpgradeError
 
 __all__ = ["Construct", "Hypothesis", "Questionnaire", "load_questionnaire", "parse_questionnaire"]
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+def _suggest(name: str) -> str:
+    """A usable spelling of a column name: other characters become '_', a leading digit gets 'q'."""
+    fixed = re.sub(r"\W", "_", name)
+    return fixed if re.match(r"^[^\W\d]", fixed) else "q" + fixed
+
+
+# A name the lavaan-style model syntax can carry: a letter (any script, Chinese included) or
+# "_" first, then letters, digits, "_" or ".".
+_NAME = re.compile(r"^[^\W\d]\w*(?:\.\w+)*$")
 _SIGNS = {"+": 1, "positive": 1, "pos": 1, "-": -1, "negative": -1, "neg": -1}
 
 
@@ -282,7 +290,7 @@ class _Parser:
             items = [str(i) for i in items]
             for item in items:
                 if not _NAME.match(item):
-                    self.fail(f"{key}.items", f"'{item}' is not a usable column name (letters, digits, '_' or '.')")
+                    self.fail(f"{key}.items", f"'{item}' is not a usable column name: it must start with a letter and hold only letters, digits, '_' or '.' (rename the column, e.g. '{_suggest(item)}')")
                 if item in owner:
                     where = "twice in this construct" if owner[item] == name else f"also in construct {owner[item]}"
                     self.fail(f"{key}.items", f"item '{item}' is {where}; an item belongs to one construct")

@@ -173,6 +173,52 @@ def test_zero_variance_item_named(tmp_path):
         pipeline.run(path, qpath, bootstrap=0)
 
 
+@pytest.mark.parametrize("missing", ["listwise", "fiml"])
+@pytest.mark.parametrize("make,message", [
+    (lambda df: df["kaq1"], r"survey.csv: the sample covariance matrix is not positive definite: "
+                            r"duplicated items: kaq2 and kaq1 \(r = 1.0000\)"),
+    # kaq2 = kaq1 + kaq3 - kaq4, clipped to the scale by keeping only the rows where it fits:
+    (None, r"survey.csv: the sample covariance matrix is not positive definite: collinear items: "
+           r"(?=.*kaq1)(?=.*kaq2)(?=.*kaq3)(?=.*kaq4)"),
+])
+def test_identical_or_collinear_items_named_before_any_statistic(tmp_path, make, message, missing):
+    # Before KMO, EFA or a fit: one message naming the file and the items to blame.
+    src, qpath = pipeline.bundled_paths()
+    df = pd.read_csv(src)
+    if make is None:
+        df["kaq2"] = df["kaq1"] + df["kaq3"] - df["kaq4"]
+        df = df[df["kaq2"].between(1, 7)]
+    else:
+        df["kaq2"] = make(df)
+    path = tmp_path / "survey.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match=message):
+        pipeline.run(path, qpath, tmp_path / "o", bootstrap=0, missing=missing)
+
+
+def test_chinese_and_dotted_names_give_the_same_analysis(tmp_path):
+    # Renaming columns and constructs cannot change a fit: Chinese construct and item names and
+    # SPSS-style dotted item names give the ASCII-named chi-square (1e-10) and paths (1e-8: the
+    # optimiser stops at a gradient of 1e-9, and parameter order may differ).
+    src, _ = pipeline.bundled_paths()
+    df = pd.read_csv(src)
+    ren = {"nsc1": "网络规模1", "nsc2": "网络规模2", "nsc3": "网络规模3", "kaq1": "Q4.1", "kaq2": "Q4.2",
+           "kaq3": "Q4.3"}
+    body = ("scale: [1, 7]\nconstructs:\n  {A}: {{items: [{nsc1}, {nsc2}, {nsc3}]}}\n"
+            "  B: {{items: [{kaq1}, {kaq2}, {kaq3}]}}\n  C: {{items: [upg1, upg2, upg3]}}\n"
+            "paths: [B ~ {A}, C ~ B + {A}]\nhypotheses:\n  H1: {{path: {A} -> B, sign: +}}\n")
+    fits = []
+    for tag, names, a in [("ascii", {k: k for k in ren}, "A"), ("zh", ren, "网络规模")]:
+        df.rename(columns=names).to_csv(tmp_path / f"{tag}.csv", index=False)
+        (tmp_path / f"{tag}.yaml").write_text(body.format(A=a, **names), encoding="utf-8")
+        fits.append(pipeline.run(tmp_path / f"{tag}.csv", tmp_path / f"{tag}.yaml", tmp_path / tag, bootstrap=0))
+    ascii_, zh = fits
+    assert_allclose(zh["fit"]["structural"]["chisq"], ascii_["fit"]["structural"]["chisq"], rtol=1e-10)
+    assert_allclose(zh.table("paths")["estimate"], ascii_.table("paths")["estimate"], atol=1e-8)
+    assert zh.table("hypotheses")["effect"].tolist() == ["网络规模 -> B"]
+    assert "网络规模" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
+
+
 def test_non_converged_fit_is_not_presented_as_valid():
     import dataclasses
 

@@ -97,6 +97,11 @@ def test_measurement_only_file():
      "q.yaml: scale: reverse-keyed items need a scale"),
     ("constructs:\n  A:\n    items: [a1, a2]\nhypotheses:\n  H1:\n    path: A -> A\n    sign: -\n",
      "q.yaml: YAML syntax error at line 7, column 11: sequence entries are not allowed here (write a sign as"),
+    ("constructs:\n  A: {items: [a1, 'a 2']}\n",
+     "q.yaml: constructs.A.items: 'a 2' is not a usable column name: it must start with a letter and hold "
+     "only letters, digits, '_' or '.' (rename the column, e.g. 'a_2')"),
+    ("constructs:\n  A: {items: [a1, 2a]}\n",
+     "q.yaml: constructs.A.items: '2a' is not a usable column name"),
 ])
 def test_each_mistake_names_file_and_key(body, message):
     with pytest.raises(SemUpgradeError) as err:
