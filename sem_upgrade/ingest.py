@@ -127,7 +127,8 @@ def read_survey(path: str | Path, questionnaire: Questionnaire) -> SurveyData:
     if suffix in (".csv", ".txt", ".tsv"):
         header, rows = _read_csv(path)
     elif suffix in (".xlsx", ".xlsm"):
-        header, rows = _read_xlsx(path)
+        header, rows, sheet = _read_xlsx(path, questionnaire.items)
+        return _check(path, header, rows, questionnaire, sheet=sheet)
     elif suffix == ".sav":
         header, rows = _read_sav(path)
     else:
@@ -182,26 +183,39 @@ def _read_csv(path: Path):
     return header, rows
 
 
-def _read_xlsx(path: Path):
+def _read_xlsx(path: Path, items):
+    """Header and rows of the worksheet that holds the questionnaire's items.
+
+    A workbook often carries a codebook or notes beside the data, and a title line above the
+    header: the sheet with the most item columns is read (the first on a tie), its header being
+    the first of its first ten non-empty rows that names the most items. Returns (header, rows,
+    sheet name, or None when the workbook has one sheet)."""
     from openpyxl import load_workbook
 
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a broken file
         raise SemUpgradeError(f"{path}: cannot open as an Excel workbook ({exc})") from None
-    ws = wb.worksheets[0]
-    header, rows = None, []
-    for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1):
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+    wanted = set(items)
+    best = None
+    for ws in wb.worksheets:
+        lines = [(rownum, list(values)) for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1)
+                 if not all(v is None or (isinstance(v, str) and not v.strip()) for v in values)]
+        if not lines:
             continue
-        if header is None:
-            header = ["" if v is None else str(v).strip() for v in values]
-            continue
-        rows.append((rownum, list(values)))
+        texts = [["" if v is None else str(v).strip() for v in values] for _, values in lines[:10]]
+        hits = [len(wanted.intersection(t)) for t in texts]
+        k = int(np.argmax(hits))
+        if best is None or hits[k] > best[0]:
+            best = (hits[k], ws.title, texts[k], lines[k + 1:])
+        if hits[k] == len(wanted):
+            break
+    several = len(wb.worksheets) > 1
     wb.close()
-    if header is None:
-        raise SemUpgradeError(f"{path}: the first sheet is empty (no header row)")
-    return header, rows
+    if best is None:
+        raise SemUpgradeError(f"{path}: the workbook is empty (no header row)")
+    _, title, header, rows = best
+    return header, rows, title if several else None
 
 
 def _read_sav(path: Path):
@@ -252,10 +266,11 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
+def _check(path: Path, header: list[str], rows, q: Questionnaire, sheet: str | None = None) -> SurveyData:
+    label = f"{path} (sheet '{sheet}')" if sheet else str(path)
     dupes = sorted({h for h in header if h and header.count(h) > 1})
     if dupes:
-        raise SemUpgradeError(f"{path}: column(s) {', '.join(dupes)} appear more than once in the header")
+        raise SemUpgradeError(f"{label}: column(s) {', '.join(dupes)} appear more than once in the header")
     missing = [i for i in q.items if i not in header]
     if missing:
         hints = []
@@ -263,11 +278,11 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
             close = difflib.get_close_matches(item, header, n=2, cutoff=0.6)
             close += [h for h in header if h.lower() == item.lower() and h not in close]
             hints.append(f"{item} (did you mean {' or '.join(close)}?)" if close else item)
-        raise SemUpgradeError(f"{path}: {len(missing)} questionnaire item(s) missing from the columns: {', '.join(hints)}")
+        raise SemUpgradeError(f"{label}: {len(missing)} questionnaire item(s) missing from the columns: {', '.join(hints)}")
     if q.id_column and q.id_column not in header:
         close = difflib.get_close_matches(q.id_column, header, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise SemUpgradeError(f"{path}: the id column '{q.id_column}' named in the questionnaire is not in the file{hint}")
+        raise SemUpgradeError(f"{label}: the id column '{q.id_column}' named in the questionnaire is not in the file{hint}")
 
     col = {h: k for k, h in enumerate(header)}
     reverse = set(q.reverse_items)
@@ -311,10 +326,10 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire) -> SurveyData:
     for k, h in enumerate(extras):
         frame[h] = [r[k] for r in kept_extra]
     rejected_df = pd.DataFrame(rejected, columns=["line", "id", "columns", "values", "kind", "reason"])
-    data = SurveyData(frame=frame, items=list(q.items), rejected=rejected_df, source=str(path),
+    data = SurveyData(frame=frame, items=list(q.items), rejected=rejected_df, source=label,
                       n_rows_read=len(rows), id_column=q.id_column, reverse_items=sorted(reverse))
     if frame.empty:
-        raise SemUpgradeError(f"{path}: no valid rows left: all {len(rows)} data rows were rejected "
+        raise SemUpgradeError(f"{label}: no valid rows left: all {len(rows)} data rows were rejected "
                               f"(first reason: {rejected[0][5] if rejected else 'the file has no data rows'})")
     return data
 

@@ -90,6 +90,38 @@ def test_xlsx(tmp_path):
     _check_outcome(read_survey(path, Q))
 
 
+def test_xlsx_data_sheet_found_behind_a_codebook_and_a_title_line(tmp_path):
+    # Workbooks often carry a codebook sheet first and a title line above the header: the sheet
+    # and header row holding the items are read, rows keep their Excel numbers (here + 2), and
+    # messages name the sheet.
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = "codebook"
+    wb.active.append(["item", "wording"])
+    wb.active.append(["a1", "We have many partners"])
+    ws = wb.create_sheet("data")
+    ws.append(["Survey of firms, wave 1"])
+    ws.append([])
+    ws.append(HEADER)
+    for row in ROWS:
+        ws.append([_num_or_text(v) for v in row])
+    path = tmp_path / "survey.xlsx"
+    wb.save(path)
+    data = read_survey(path, Q)
+    assert data.source == f"{path} (sheet 'data')"
+    assert list(data.rejected["line"]) == [6, 7, 8]
+    assert list(data.frame.index) == [4, 5, 9, 10, 11]
+    assert data.frame.loc[4, "a3"] == 1.0
+    del wb["data"]
+    wb.create_sheet("notes").append(["collected 2024"])
+    wb.save(path)
+    # No sheet has the items: the one with the most (the codebook's row naming a1) is blamed.
+    with pytest.raises(SemUpgradeError, match=r"\(sheet 'codebook'\): 4 questionnaire item\(s\) missing "
+                                              r"from the columns: a2, a3, b1, b2$"):
+        read_survey(path, Q)
+
+
 def _num_or_text(v):
     try:
         return float(v) if v.strip() not in ("", "-", ".") else (None if not v.strip() else v)
