@@ -691,7 +691,8 @@ def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
         if theta1 is not None:
             theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta1, grad=grad)
     _, H = grad_info(theta)
-    vcov, warn = _invert_information(0.5 * n_eff * H, st)
+    vcov, warn = _invert_information(0.5 * n_eff * H, st, converged,
+                                     info_at=lambda t: grad_info(t)[1], theta=theta)
     sigma = implied(st, theta)[0]
     inv, logdet = _chol_inv(sigma) or (None, np.nan)
     # lavaan's log-likelihoods keep N and use the S the model was fitted to (divisor N - 1
@@ -714,10 +715,13 @@ def _semopy_start(st, S, n):
         model = semopy.Model(st.syntax)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            logging.disable(logging.WARNING)  # semopy logs its own optimiser's troubles
             model.fit(cov=pd.DataFrame(S, index=st.observed, columns=st.observed), n_samples=n, obj="MLW")
-        est = model.inspect()
+            est = model.inspect()
     except Exception:  # semopy failing here means: no better start available
         return None
+    finally:
+        logging.disable(logging.NOTSET)
     theta = st.start.copy()
     for _, row in st.table[st.table["free"]].iterrows():
         hit = est[(est["lval"].astype(str) == str(row["lhs"] if row["op"] != "=~" else row["rhs"]))
@@ -727,7 +731,32 @@ def _semopy_start(st, S, n):
     return theta
 
 
-def _invert_information(info, st):
+def _identified_elsewhere(info_at, theta) -> bool:
+    """Whether the information matrix has full rank at generic points near ``theta``.
+
+    Local identification is the rank of the information matrix at a generic point (Rothenberg
+    1971): full rank there but not at the estimates means the model is identified and these
+    data put the solution on a singular point (empirical under-identification, e.g. a factor
+    variance near zero), not that the model itself is unidentified."""
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        t = theta + rng.normal(scale=0.05, size=theta.shape) * (1.0 + np.abs(theta))
+        try:
+            w = np.linalg.eigvalsh(info_at(t))
+        except (np.linalg.LinAlgError, ValueError, TypeError, FloatingPointError):
+            continue  # the point gives no positive-definite implied matrix: try another
+        if np.all(np.isfinite(w)) and w.min() > 1e-8 * max(w.max(), 1.0):
+            return True
+    return False
+
+
+def _invert_information(info, st, converged=True, info_at=None, theta=None):
+    """Covariance matrix of the estimates.
+
+    A singular information matrix where the optimiser stopped gives no standard errors (a
+    warning naming the parameters involved) when the fit did not converge or the model is
+    identified at generic points (``info_at(theta)`` of full rank near ``theta``); otherwise
+    the model is not identified: an error naming those parameters."""
     warn = []
     try:
         w = np.linalg.eigvalsh(info)
@@ -737,6 +766,15 @@ def _invert_information(info, st):
         vals, vecs = np.linalg.eigh(info)
         worst = np.argsort(-np.abs(vecs[:, 0]))[:3]
         names = [_param_name(st, k) for k in worst]
+        if not converged:
+            return None, ["no standard errors: the information matrix is singular where the "
+                          f"optimiser stopped (the parameters involved: {', '.join(names)}); the model "
+                          "may be empirically under-identified for these data"]
+        if info_at is not None and _identified_elsewhere(info_at, theta):
+            return None, ["no standard errors: the model is identified, but at these estimates the "
+                          f"information matrix is singular (the parameters involved: {', '.join(names)}): "
+                          "empirical under-identification (e.g. a factor variance near zero, or a two-item "
+                          "factor uncorrelated with the others)"]
         raise SemUpgradeError("the model is not identified: the information matrix is singular; "
                               f"the parameters involved: {', '.join(names)}")
     return np.linalg.inv(info), warn
@@ -961,7 +999,9 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     msg = "converged" if converged else "no convergence: the likelihood could not be decreased further"
     ll = -0.5 * n * f
     info_obs = numerical_hessian(gradient, par) * n / 2.0
-    vcov, warn = _invert_information(info_obs, _with_means(st, p))
+    ml_info = _ml_grad_info(st, sig_h1)  # the covariance structure decides identification
+    vcov, warn = _invert_information(info_obs, _with_means(st, p), converged,
+                                     info_at=lambda t: ml_info(t[:q])[1], theta=par)
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)
     ll_b = 0.0
     for j in range(p):

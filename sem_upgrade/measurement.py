@@ -41,7 +41,10 @@ def htmt(corr: pd.DataFrame, blocks: dict[str, list[str]], variant: str = "htmt"
     Validated against: ``semTools::htmt(model, data, htmt2 = FALSE)`` (and ``htmt2 = TRUE``).
     """
     r = corr.abs() if (absolute or variant == "htmt2") else corr
-    agg = (lambda v: float(np.exp(np.mean(np.log(v))))) if variant == "htmt2" else (lambda v: float(np.mean(v)))
+    def geometric(v):  # a correlation of exactly 0 makes the geometric mean 0 (log 0 = -inf)
+        with np.errstate(divide="ignore"):
+            return float(np.exp(np.mean(np.log(v))))
+    agg = geometric if variant == "htmt2" else (lambda v: float(np.mean(v)))
     names = list(blocks)
     mono = {}
     for c in names:

@@ -220,8 +220,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["residual_correlations"] = {"model": "structural" if q.has_structure else "measurement",
                                     "items": [i for i in survey.items if i in obs],
                                     "matrix": {a: {b: resid[i, j] for j, b in enumerate(obs)} for i, a in enumerate(obs)}}
-    out["warnings"] = warnings + [w for fit in ("measurement", "structural")
-                                  for w in out["admissibility"].get(fit, {}).get("problems", [])]
+    out["warnings"] = warnings + [f"{fit} model: {w}" for fit in ("measurement", "structural")
+                                  for key in ("problems", "warnings")
+                                  for w in out["admissibility"].get(fit, {}).get(key, [])]
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
     out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
     for k in ("kmo", "bartlett"):
@@ -331,7 +332,7 @@ def _admissibility(fit) -> dict:
     if not fit.converged:
         problems.insert(0, f"the fit did not converge ({fit.message}); its figures are not valid")
     return {"converged": bool(fit.converged), "iterations": fit.iterations, "admissible": not problems,
-            "problems": problems, "method": fit.method, "n": fit.n}
+            "problems": problems, "warnings": list(fit.warnings), "method": fit.method, "n": fit.n}
 
 
 def _reliability_verdicts(rel: dict, val: dict) -> dict:

@@ -91,7 +91,10 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
         else:
             res = (indirect or {}).get(h.id) or indirect_delta(fit, h.chain, 1 - alpha)
         sign_ok = np.sign(res["estimate"]) == h.sign
-        if res["method"].startswith("bootstrap"):
+        untested = _untested(res)
+        if untested:
+            supported, reason = False, untested
+        elif res["method"].startswith("bootstrap"):
             lo, hi = res["ci_lower"], res["ci_upper"]
             excludes = (lo > 0) if h.sign > 0 else (hi < 0)
             opposite = (hi < 0) if h.sign > 0 else (lo > 0)
@@ -106,6 +109,18 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
     cols = ["id", "kind", "effect", "estimate", "std_estimate", "se", "z", "pvalue", "ci_lower", "ci_upper",
             "method", "expected_sign", "supported", "reason"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _untested(res) -> str:
+    """Why a hypothesis cannot be judged (no p-value or no interval), or ''."""
+    def finite(v):
+        return v is not None and bool(np.isfinite(v))
+    if res["method"].startswith("bootstrap"):
+        if not (finite(res["ci_lower"]) and finite(res["ci_upper"])):
+            return "not tested: no bootstrap interval (no resample could be fitted)"
+    elif not finite(res["pvalue"]):
+        return "not tested: no standard error (see the fit's warnings)"
+    return ""
 
 
 def modification_indices(fit, top: int = 20) -> pd.DataFrame:

@@ -107,6 +107,33 @@ def test_not_identified_model_is_named():
         fit_model("f =~ x1 + x2\nf ~~ f\nx1 ~~ x2", data)
 
 
+def test_structurally_unidentified_model_is_an_error_even_with_positive_df():
+    # A three-item factor whose residuals all covary is not identified anywhere (df = 21 > 0).
+    data = load_csv("holzinger_swineford.csv")
+    with pytest.raises(SemUpgradeError, match="not identified: the information matrix is singular"):
+        fit_model("A =~ x1 + x2 + x3\nB =~ x4 + x5 + x6\nC =~ x7 + x8 + x9\nC ~ A + B\n"
+                  "x7 ~~ x8 + x9\nx8 ~~ x9", data)
+
+
+def test_empirical_underidentification_is_a_warning_not_an_error():
+    # Closed form: a two-item factor B whose items have exactly zero sample covariance with A's
+    # items. The model is identified (full-rank information at generic points), but at these data
+    # B's loading and variance trade off along a ridge: the fit converges with chi-square exactly 0
+    # (every moment reproduced, cov(A, B) = 0), and there are no standard errors, said so.
+    rng = np.random.default_rng(3)
+    n = 300
+    f1, f2 = rng.normal(size=n), rng.normal(size=n)
+    xa = np.column_stack([f1 + 0.7 * rng.normal(size=n) for _ in range(3)])
+    xb = np.column_stack([f2 + 0.7 * rng.normal(size=n) for _ in range(2)])
+    design = np.column_stack([np.ones(n), xa])
+    xb = xb - design @ np.linalg.lstsq(design, xb, rcond=None)[0] + 5.0
+    data = pd.DataFrame(np.column_stack([xa, xb]), columns=["a1", "a2", "a3", "b1", "b2"])
+    fit = fit_model("A =~ a1 + a2 + a3\nB =~ b1 + b2", data)
+    assert fit.converged and fit.df == 4 and fit.chisq < 1e-8
+    assert fit.vcov is None
+    assert any("empirical under-identification" in w for w in fit.warnings)
+
+
 def test_duplicated_item_named_in_non_pd_message():
     data = load_csv("holzinger_swineford.csv").copy()
     data["x3"] = data["x2"]

@@ -79,3 +79,22 @@ def test_hypothesis_verdicts(pd_fit):
                         "ci_lower": -0.1, "ci_upper": 2.0, "method": "bootstrap-percentile"}}
     t = hypothesis_table(pd_fit, hyps, indirect=bootstrap).set_index("id")
     assert not t.loc["H3", "supported"] and t.loc["H3", "reason"] == "interval includes 0"
+
+
+def test_hypotheses_without_standard_errors_are_not_tested(pd_fit):
+    # A fit without standard errors (empirical under-identification) or a bootstrap without a
+    # single fitted resample cannot judge a hypothesis: it is not supported, and the row says why.
+    import dataclasses
+
+    bare = dataclasses.replace(pd_fit, vcov=None)
+    hyps = [Hypothesis("H1", "path", ("ind60", "dem60"), +1),
+            Hypothesis("H2", "indirect", ("ind60", "dem60", "dem65"), +1)]
+    t = hypothesis_table(bare, hyps).set_index("id")
+    assert t.loc["H1", "estimate"] == pytest.approx(1.483, abs=1e-3)  # lavaan: est 1.483
+    for h in ("H1", "H2"):
+        assert not t.loc[h, "supported"]
+        assert t.loc[h, "reason"] == "not tested: no standard error (see the fit's warnings)"
+    failed = {"H2": {"estimate": 1.24, "std_estimate": 0.4, "se": np.nan, "z": np.nan, "pvalue": np.nan,
+                     "ci_lower": np.nan, "ci_upper": np.nan, "method": "bootstrap-percentile"}}
+    t = hypothesis_table(pd_fit, hyps, indirect=failed).set_index("id")
+    assert t.loc["H2", "reason"] == "not tested: no bootstrap interval (no resample could be fitted)"
