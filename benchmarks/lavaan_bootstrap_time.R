@@ -8,17 +8,8 @@ args <- commandArgs(trailingOnly = TRUE)
 R <- if (length(args)) as.integer(args[1]) else 2000L
 lia <- read.csv("sem_upgrade/data/liaoning_2012_survey.csv")
 lia$nhe4 <- 8 - lia$nhe4
-model <- "
-NSC =~ nsc1 + nsc2 + nsc3 + nsc4
-NHE =~ nhe1 + nhe2 + nhe3 + nhe4
-TST =~ tst1 + tst2 + tst3 + tst4
-KAQ =~ kaq1 + kaq2 + kaq3 + kaq4
-KCR =~ kcr1 + kcr2 + kcr3 + kcr4
-UPG =~ upg1 + upg2 + upg3
-KAQ ~ NSC + NHE + TST
-KCR ~ KAQ + TST
-UPG ~ KAQ + KCR
-"
+source("tests/reference/liaoning_model.R")  # lia_sem
+model <- lia_sem
 set.seed(1)
 t0 <- Sys.time()
 fit <- sem(model, data = lia, se = "bootstrap", bootstrap = R, parallel = "multicore", ncpus = 2)

@@ -731,16 +731,17 @@ def _semopy_start(st, S, n):
     return theta
 
 
-def _identified_elsewhere(info_at, theta) -> bool:
-    """Whether the information matrix has full rank at generic points near ``theta``.
+def _identified_elsewhere(info_at, theta, start) -> bool:
+    """Whether the information matrix has full rank at generic points near ``theta`` or near
+    the starting values ``start`` (a point where the implied matrix is positive definite).
 
     Local identification is the rank of the information matrix at a generic point (Rothenberg
     1971): full rank there but not at the estimates means the model is identified and these
     data put the solution on a singular point (empirical under-identification, e.g. a factor
     variance near zero), not that the model itself is unidentified."""
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        t = theta + rng.normal(scale=0.05, size=theta.shape) * (1.0 + np.abs(theta))
+    for base in [theta] * 3 + [start] * 3:
+        t = base + rng.normal(scale=0.05, size=base.shape) * (1.0 + np.abs(base))
         try:
             w = np.linalg.eigvalsh(info_at(t))
         except (np.linalg.LinAlgError, ValueError, TypeError, FloatingPointError):
@@ -770,7 +771,7 @@ def _invert_information(info, st, converged=True, info_at=None, theta=None):
             return None, ["no standard errors: the information matrix is singular where the "
                           f"optimiser stopped (the parameters involved: {', '.join(names)}); the model "
                           "may be empirically under-identified for these data"]
-        if info_at is not None and _identified_elsewhere(info_at, theta):
+        if info_at is not None and _identified_elsewhere(info_at, theta, st.start):
             return None, ["no standard errors: the model is identified, but at these estimates the "
                           f"information matrix is singular (the parameters involved: {', '.join(names)}): "
                           "empirical under-identification (e.g. a factor variance near zero, or a two-item "

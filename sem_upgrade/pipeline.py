@@ -181,7 +181,11 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         delta = {h.id: structural.indirect_delta(sem, h.chain, ci_level) for h in q.hypotheses if h.kind == "indirect"}
         chains = {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"}
         boot_rows = {}
-        if bootstrap:
+        if bootstrap and not sem.converged:
+            # resampling a fit that found no optimum measures nothing (lavaan refuses as well)
+            out["bootstrap_skipped"] = "the structural model did not converge: no bootstrap"
+            warnings.append(out["bootstrap_skipped"])
+        elif bootstrap:
             boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress)
             res.bootstrap = boot
             out["bootstrap"] = {**boot.summary(), "seconds": None,

@@ -91,7 +91,7 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
         else:
             res = (indirect or {}).get(h.id) or indirect_delta(fit, h.chain, 1 - alpha)
         sign_ok = np.sign(res["estimate"]) == h.sign
-        untested = _untested(res)
+        untested = "not tested: the model did not converge" if not fit.converged else _untested(res)
         if untested:
             supported, reason = False, untested
         elif res["method"].startswith("bootstrap"):

@@ -94,6 +94,9 @@ def test_hypotheses_without_standard_errors_are_not_tested(pd_fit):
     for h in ("H1", "H2"):
         assert not t.loc[h, "supported"]
         assert t.loc[h, "reason"] == "not tested: no standard error (see the fit's warnings)"
+    stuck = dataclasses.replace(pd_fit, converged=False)
+    t = hypothesis_table(stuck, hyps).set_index("id")
+    assert list(t["reason"]) == ["not tested: the model did not converge"] * 2 and not t["supported"].any()
     failed = {"H2": {"estimate": 1.24, "std_estimate": 0.4, "se": np.nan, "z": np.nan, "pvalue": np.nan,
                      "ci_lower": np.nan, "ci_upper": np.nan, "method": "bootstrap-percentile"}}
     t = hypothesis_table(pd_fit, hyps, indirect=failed).set_index("id")

@@ -79,15 +79,7 @@ out$pd_defined_delta <- list(call = "sem(model with a, b, c labels; ind := a*b; 
 #    Reverse-keyed nhe4 recoded as 1 + 7 - x, as the questionnaire says.
 lia <- read.csv("liaoning_2012_survey.csv")
 lia$nhe4 <- 8 - lia$nhe4
-lia_cfa <- "
-NSC =~ nsc1 + nsc2 + nsc3 + nsc4
-NHE =~ nhe1 + nhe2 + nhe3 + nhe4
-TST =~ tst1 + tst2 + tst3 + tst4
-KAQ =~ kaq1 + kaq2 + kaq3 + kaq4
-KCR =~ kcr1 + kcr2 + kcr3 + kcr4
-UPG =~ upg1 + upg2 + upg3
-"
-lia_sem <- paste(lia_cfa, "KAQ ~ NSC + NHE + TST", "KCR ~ KAQ + TST", "UPG ~ KAQ + KCR", sep = "\n")
+source("liaoning_model.R")  # lia_cfa, lia_sem
 f_cfa <- cfa(lia_cfa, data = lia)
 f_sem <- sem(lia_sem, data = lia)
 blocks <- list(NSC = paste0("nsc", 1:4), NHE = paste0("nhe", 1:4), TST = paste0("tst", 1:4),
