@@ -122,13 +122,19 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         ia["sample"] = sample_note
         rel[c] = ia
     out["reliability"] = rel
-    if complete_pd:
-        kb = reliability.kmo_bartlett(complete)
-        out["kmo"], out["bartlett"] = kb["kmo"], kb["bartlett"]
-        pa = reliability.parallel_analysis(complete, rng=seed)
-        out["efa"] = {"parallel_analysis": pa, **reliability.efa(complete, pa["n_factors"], blocks),
-                      "n": int(len(complete))}
-        harman = reliability.harman_single_factor(complete)
+    sample, sample_name = (complete, f"complete cases (N = {len(complete)})") if complete_pd else (None, "")
+    if sample is None and missing == "fiml":
+        sample = _em_correlations(x)
+        if sample is not None:
+            sample_name = (f"EM (full-information) correlations of all {sample.n} rows: too few complete "
+                           f"rows ({len(complete)}) for complete-case statistics")
+    if sample is not None:
+        kb = reliability.kmo_bartlett(sample)
+        out["kmo"], out["bartlett"] = {**kb["kmo"], "sample": sample_name}, kb["bartlett"]
+        pa = reliability.parallel_analysis(sample, rng=seed)
+        out["efa"] = {"parallel_analysis": pa, **reliability.efa(sample, pa["n_factors"], blocks),
+                      "n": int(sample.shape[0]), "sample": sample_name}
+        harman = {**reliability.harman_single_factor(sample), "sample": sample_name}
     else:
         warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test"
                         if len(complete) <= len(survey.items) else
@@ -301,6 +307,23 @@ def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> boo
     if strict:
         raise SemUpgradeError(f"{source}: {not_pd_message(S, list(complete.columns))}")
     return False
+
+
+def _em_correlations(x: pd.DataFrame):
+    """Item correlations estimated by EM from every row with an answer (the saturated model of
+    FIML), for KMO, EFA and Harman's test when complete rows are too few; None when singular."""
+    from .estimation import em_saturated
+
+    rows = x[x.notna().any(axis=1)]
+    try:
+        _, sigma, _, _ = em_saturated(rows.to_numpy(float))
+    except (np.linalg.LinAlgError, SemUpgradeError):
+        return None
+    sd = np.sqrt(np.diag(sigma))
+    R = sigma / np.outer(sd, sd)
+    if not np.all(np.isfinite(R)) or np.linalg.eigvalsh(R)[0] <= 1e-10:
+        return None
+    return reliability.Correlations(pd.DataFrame(R, index=x.columns, columns=x.columns), len(rows))
 
 
 def _correlation(fit) -> pd.DataFrame:

@@ -12,13 +12,15 @@ Harman single-factor share.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 __all__ = [
     "item_analysis", "standardized_alpha", "omega_total", "kmo_bartlett", "parallel_analysis",
-    "efa", "harman_single_factor", "THRESHOLDS",
+    "efa", "harman_single_factor", "Correlations", "THRESHOLDS",
 ]
 
 # Conventional thresholds with their sources (shown beside each verdict in the report).
@@ -94,25 +96,62 @@ def omega_total(loadings: np.ndarray, factor_var: float, residual_cov: np.ndarra
     return num / (num + float(np.sum(residual_cov)))
 
 
-def kmo_bartlett(x: pd.DataFrame) -> dict:
+@dataclass(frozen=True)
+class Correlations:
+    """An item correlation matrix with the number of rows behind it, for the statistics below
+    when there are too few complete rows (under FIML: the EM estimate from every row)."""
+    matrix: pd.DataFrame
+    n: int
+
+    @property
+    def shape(self):
+        return self.n, self.matrix.shape[1]
+
+    @property
+    def columns(self):
+        return self.matrix.columns
+
+
+def _corr(x) -> np.ndarray:
+    return x.matrix.to_numpy() if isinstance(x, Correlations) else np.corrcoef(x.to_numpy(), rowvar=False)
+
+
+def kmo_bartlett(x: pd.DataFrame | Correlations) -> dict:
     """Kaiser-Meyer-Olkin measure (overall and per item) and Bartlett's test of sphericity.
 
-    Validated against: ``psych::KMO(x)`` and ``psych::cortest.bartlett(cor(x), n)``.
-    """
-    from factor_analyzer.factor_analyzer import calculate_bartlett_sphericity, calculate_kmo
+    From data, factor_analyzer's functions. From a correlation matrix (factor_analyzer takes
+    data only) the same formulas written here: KMO_j = sum_i r_ij^2 / (sum_i r_ij^2 + sum_i a_ij^2)
+    over i != j, a the partial (anti-image) correlations (Kaiser 1974); Bartlett's
+    chi2 = -(n - 1 - (2p + 5) / 6) ln|R| on p(p - 1)/2 df (Bartlett 1950).
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        per_item, overall = calculate_kmo(x)
-        chi2, pvalue = calculate_bartlett_sphericity(x)
+    Validated against: ``psych::KMO(x)`` and ``psych::cortest.bartlett(cor(x), n)``; the
+    correlation form against the data form.
+    """
     p = x.shape[1]
+    if isinstance(x, Correlations):
+        R = x.matrix.to_numpy()
+        inv = np.linalg.inv(R)
+        A = -inv / np.sqrt(np.outer(np.diag(inv), np.diag(inv)))
+        off = ~np.eye(p, dtype=bool)
+        r2, a2 = np.where(off, R ** 2, 0.0), np.where(off, A ** 2, 0.0)
+        per_item = r2.sum(axis=0) / (r2.sum(axis=0) + a2.sum(axis=0))
+        overall = r2.sum() / (r2.sum() + a2.sum())
+        chi2 = -(x.n - 1 - (2 * p + 5) / 6) * np.linalg.slogdet(R)[1]
+        pvalue = stats.chi2.sf(chi2, p * (p - 1) // 2)
+    else:
+        from factor_analyzer.factor_analyzer import calculate_bartlett_sphericity, calculate_kmo
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            per_item, overall = calculate_kmo(x)
+            chi2, pvalue = calculate_bartlett_sphericity(x)
     return {
         "kmo": {"overall": float(overall), "items": dict(zip(x.columns, map(float, per_item)))},
         "bartlett": {"chi2": float(chi2), "df": int(p * (p - 1) // 2), "pvalue": float(pvalue)},
     }
 
 
-def parallel_analysis(x: pd.DataFrame, n_iter: int = 200, quantile: float = 0.95,
+def parallel_analysis(x: pd.DataFrame | Correlations, n_iter: int = 200, quantile: float = 0.95,
                       rng: int | np.random.Generator = 0) -> dict:
     """Horn's (1965) parallel analysis on principal-component eigenvalues.
 
@@ -121,7 +160,7 @@ def parallel_analysis(x: pd.DataFrame, n_iter: int = 200, quantile: float = 0.95
     """
     rng = np.random.default_rng(rng)
     n, p = x.shape
-    observed = np.sort(np.linalg.eigvalsh(np.corrcoef(x.to_numpy(), rowvar=False)))[::-1]
+    observed = np.sort(np.linalg.eigvalsh(_corr(x)))[::-1]
     sims = np.empty((n_iter, p))
     for i in range(n_iter):
         z = rng.standard_normal((n, p))
@@ -133,7 +172,7 @@ def parallel_analysis(x: pd.DataFrame, n_iter: int = 200, quantile: float = 0.95
             "random_eigenvalues": random_q.tolist(), "n_iter": n_iter, "quantile": quantile}
 
 
-def efa(x: pd.DataFrame, n_factors: int, blocks: dict[str, list[str]],
+def efa(x: pd.DataFrame | Correlations, n_factors: int, blocks: dict[str, list[str]],
         rotation: str = "oblimin") -> dict:
     """Exploratory factor analysis (minimum residual, oblique rotation) and where items load.
 
@@ -153,8 +192,8 @@ def efa(x: pd.DataFrame, n_factors: int, blocks: dict[str, list[str]],
     rot = rotation if k > 1 else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fa = FactorAnalyzer(n_factors=k, rotation=rot, method="minres")
-        fa.fit(x.to_numpy())
+        fa = FactorAnalyzer(n_factors=k, rotation=rot, method="minres", is_corr_matrix=isinstance(x, Correlations))
+        fa.fit(_corr(x) if isinstance(x, Correlations) else x.to_numpy())
     load = pd.DataFrame(fa.loadings_, index=x.columns, columns=[f"F{i + 1}" for i in range(k)])
     variance = fa.get_factor_variance()[1]
     factor_of = {}
@@ -196,13 +235,13 @@ def efa(x: pd.DataFrame, n_factors: int, blocks: dict[str, list[str]],
             "as_designed": bool(as_designed), "statement": statement}
 
 
-def harman_single_factor(x: pd.DataFrame) -> dict:
+def harman_single_factor(x: pd.DataFrame | Correlations) -> dict:
     """Harman's single-factor test: variance share of the first unrotated principal component.
 
     Share = largest eigenvalue of the item correlation matrix / number of items; above .50
     suggests common-method bias (Podsakoff et al. 2003).
     """
-    eig = np.linalg.eigvalsh(np.corrcoef(x.to_numpy(), rowvar=False))
+    eig = np.linalg.eigvalsh(_corr(x))
     share = float(eig[-1] / x.shape[1])
     thr = THRESHOLDS["harman"][0]
     return {"harman_first_factor_share": share, "threshold": thr, "flag": share > thr,

@@ -201,6 +201,8 @@ def markdown_report(res) -> str:
         parts += [f"## {title}", "", _df_markdown(t[key]), ""]
         if key == "efa":
             parts += [d["efa"]["statement"], ""]
+        if key == "sampling_adequacy" and d["kmo"].get("sample"):
+            parts += [f"Sample: {d['kmo']['sample']}.", ""]
     if "hypotheses" in res.tables:
         parts += ["## Hypotheses", "", hypothesis_markdown(res.table("hypotheses")), ""]
     if d["warnings"]:
@@ -489,7 +491,8 @@ def html_report(res) -> str:
         {"id": "items", "title": "Item statistics", "table": _html_table(t["item_statistics"])},
     ]
     if "sampling_adequacy" in t:
-        secs += [{"id": "kmo", "title": "KMO and Bartlett's test", "table": _html_table(t["sampling_adequacy"])},
+        secs += [{"id": "kmo", "title": "KMO and Bartlett's test", "table": _html_table(t["sampling_adequacy"]),
+                  "note": f"Sample: {d['kmo']['sample']}." if d["kmo"].get("sample") else None},
                  {"id": "efa", "title": f"Exploratory factor analysis ({d['efa']['n_factors']} factors by parallel "
                   "analysis, minres, oblimin)", "text": d["efa"]["statement"], "table": _html_table(t["efa"])}]
     secs += [

@@ -151,6 +151,38 @@ def test_fiml_and_listwise_on_messy_survey(tmp_path):
     assert all(h["ci_lower"] < h["estimate"] < h["ci_upper"] for h in indirect)
 
 
+def test_fiml_with_few_complete_rows_uses_em_correlations_for_kmo_and_efa(tmp_path):
+    # 25% of cells blanked at random: hardly a complete row is left, so KMO, Bartlett, EFA and
+    # Harman's test use the EM (saturated FIML) correlations of all rows, and say so. Those are the
+    # correlations of the FIML fit's H1 covariance (the EM moments behind its chi-square).
+    from sem_upgrade.reliability import Correlations, kmo_bartlett
+
+    src, qpath = pipeline.bundled_paths()
+    df = pd.read_csv(src)
+    rng = np.random.default_rng(25)
+    items = [c for c in df.columns if c != "firm_id"]
+    mask = rng.random((len(df), len(items))) < 0.25
+    df[items] = df[items].mask(mask)
+    path = tmp_path / "holes.csv"
+    df.to_csv(path, index=False)
+    res = pipeline.run(path, qpath, tmp_path / "o", missing="fiml", bootstrap=0)
+    n_complete = int((~mask).all(axis=1).sum())
+    assert n_complete <= len(items)
+    assert res["kmo"]["sample"].startswith(f"EM (full-information) correlations of all {len(df)} rows")
+    assert res["efa"]["n"] == len(df) and res["common_method"]["sample"] == res["kmo"]["sample"]
+    from sem_upgrade.estimation import fit_model
+
+    q, survey = pipeline.validate(path, qpath)
+    cfa = fit_model(q.measurement_syntax(), survey.analysis_frame("fiml"), missing="fiml")
+    S = cfa.sample_cov
+    sd = np.sqrt(np.diag(S))
+    obs = cfa.structure.observed
+    ref = kmo_bartlett(Correlations(pd.DataFrame(S / np.outer(sd, sd), index=obs, columns=obs), len(df)))
+    assert_allclose(res["kmo"]["overall"], ref["kmo"]["overall"], atol=1e-8)
+    assert_allclose(res["bartlett"]["chi2"], ref["bartlett"]["chi2"], rtol=1e-8)
+    assert "too few complete rows" not in " ".join(res["warnings"])
+
+
 def test_single_item_construct_reported_not_nan(tmp_path):
     src, _ = pipeline.bundled_paths()
     q = tmp_path / "q.yaml"

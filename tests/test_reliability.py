@@ -94,6 +94,27 @@ def test_kmo_bartlett_equal_psych(hs):
     assert got["bartlett"]["df"] == ref["bartlett"]["df"]
 
 
+def test_statistics_from_a_correlation_matrix_equal_those_from_data(hs):
+    # The correlation-matrix form (used under FIML when complete rows are too few) against the
+    # same psych::KMO / cortest.bartlett values, and EFA, parallel analysis and Harman against
+    # the data form on the same correlations.
+    from sem_upgrade.reliability import Correlations, efa, harman_single_factor, parallel_analysis
+
+    ref = load_json("lavaan_extra.json")["hs_kmo"]
+    corr = Correlations(hs[ITEMS].corr(), len(hs))
+    got = kmo_bartlett(corr)
+    assert_allclose(got["kmo"]["overall"], ref["overall"], **CLOSED_FORM)
+    assert_allclose([got["kmo"]["items"][i] for i in ITEMS], [ref["items"][i] for i in ITEMS], **CLOSED_FORM)
+    assert_allclose(got["bartlett"]["chi2"], ref["bartlett"]["chi2"], rtol=1e-9)
+    blocks = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
+    a, b = efa(hs[ITEMS], 3, blocks), efa(corr, 3, blocks)
+    assert_allclose([b["loadings"][i] for i in ITEMS], [a["loadings"][i] for i in ITEMS], atol=1e-7)
+    assert a["statement"] == b["statement"]
+    assert parallel_analysis(corr)["n_factors"] == parallel_analysis(hs[ITEMS])["n_factors"]
+    assert_allclose(harman_single_factor(corr)["harman_first_factor_share"],
+                    harman_single_factor(hs[ITEMS])["harman_first_factor_share"], **CLOSED_FORM)
+
+
 def test_one_factor_comparison_equals_lavaan_anova(hs, hs_validity):
     fit, _ = hs_validity
     one = fit_model("g =~ " + " + ".join(ITEMS), hs)
