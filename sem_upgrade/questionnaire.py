@@ -161,7 +161,14 @@ class Questionnaire:
         for lhs, rhs in self.paths:
             outcomes.setdefault(lhs, []).append(rhs)
         lines += [f"{lhs} ~ {' + '.join(rhs)}" for lhs, rhs in outcomes.items()]
-        lines += [f"{a} ~~ {b}" for a, b in self.covariances if a in self.constructs]
+        declared = [(a, b) for a, b in self.covariances if a in self.constructs]
+        lines += [f"{a} ~~ {b}" for a, b in declared]
+        # lavaan's sem() default (auto.cov.y): the residuals of constructs that are only outcomes
+        # (predicting nothing) covary freely. semopy does not add them; written out here.
+        predictors = {rhs for _, rhs in self.paths}
+        final = [c for c in self.constructs if c in outcomes and c not in predictors]
+        lines += [f"{a} ~~ {b}" for i, a in enumerate(final) for b in final[:i]
+                  if (a, b) not in declared and (b, a) not in declared]
         return "\n".join(lines)
 
 

@@ -85,6 +85,32 @@ def test_reliability_and_validity_equal_r(bundled, ref):
     assert_allclose(got.loc[load.index], load, **ML)
 
 
+def test_constructs_that_are_only_outcomes_covary_as_in_lavaan(tmp_path):
+    # lavaan's sem() frees the residual covariance of constructs that predict nothing (here KCR
+    # and UPG); the same model must give lavaan's df, chi-square and paths.
+    # Expected: lavaan_extra.json["liaoning_two_outcomes"] (make_reference.R, section 9).
+    import yaml
+
+    ref = load_json("lavaan_extra.json")["liaoning_two_outcomes"]
+    src, qpath = pipeline.bundled_paths()
+    spec = yaml.safe_load(qpath.read_text(encoding="utf-8"))
+    spec["paths"] = ["KAQ ~ NSC + NHE", "KCR ~ TST + KAQ", "UPG ~ KAQ"]
+    spec.pop("hypotheses"), spec.pop("population")
+    q = tmp_path / "two.yaml"
+    q.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    res = pipeline.run(src, q, tmp_path / "o", bootstrap=0)
+    fit = res["fit"]["structural"]
+    assert fit["df"] == ref["fit"]["df"] == 221
+    for key in ("chisq", "cfi", "tli", "rmsea", "srmr", "aic", "bic"):
+        assert_allclose(fit[key], ref["fit"][key], **(ML_REL if key in RELATIVE_KEYS else ML), err_msg=key)
+    params = pd.DataFrame(ref["params"])
+    want = params[params["op"] == "~"].set_index(["lhs", "rhs"])
+    got = res.table("paths").set_index(["lhs", "rhs"]).loc[want.index]
+    assert_allclose(got["estimate"], want["est"], **ML)
+    assert_allclose(got["se"], want["se"], **ML)
+    assert_allclose(got["std_estimate"], want["std.all"], **ML)
+
+
 def test_structural_modification_indices_equal_lavaan(bundled, ref):
     mi = pd.DataFrame(bundled[0]["modification_indices"]["structural"])
     want = pd.DataFrame(ref["modindices_structural"])

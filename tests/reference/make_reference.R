@@ -109,4 +109,12 @@ out$hsm_fiml_modindices <- list(
   information = lavInspect(fit_hsm, "options")$information[1],
   table = mi_top(fit_hsm))
 
+# 9. Two constructs that are only outcomes: lavaan's sem() frees their residual covariance
+#    (auto.cov.y), here KCR ~~ UPG. Bundled survey, both likelihoods' defaults (normal).
+lia_two <- paste(lia_cfa, "KAQ ~ NSC + NHE", "KCR ~ TST + KAQ", "UPG ~ KAQ", sep = "\n")
+f_two <- sem(lia_two, data = lia)
+out$liaoning_two_outcomes <- list(
+  call = 'sem(paste(lia_cfa, "KAQ ~ NSC + NHE", "KCR ~ TST + KAQ", "UPG ~ KAQ", sep = "\\n"), data = lia)',
+  fit = fm(f_two), params = pe(f_two))
+
 write_json(out, "lavaan_extra.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
