@@ -215,7 +215,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         for hid, chain in chains.items():
             row = {"name": hid, "chain": list(chain), **{f"delta_{k}": v for k, v in delta[hid].items() if k != "method"},
                    "estimate": delta[hid]["estimate"], "std_estimate": delta[hid]["std_estimate"]}
-            if bootstrap:
+            if res.bootstrap is not None:
                 e = by_name[("indirect", hid)]
                 row.update({k: e[k] for k in ("boot_se", "perc_lower", "perc_upper", "bc_lower", "bc_upper",
                                               "std_boot_se", "std_perc_lower", "std_perc_upper", "std_bc_lower",

@@ -277,6 +277,28 @@ def test_chinese_and_dotted_names_give_the_same_analysis(tmp_path):
     assert "网络规模" in (tmp_path / "zh" / "report.html").read_text(encoding="utf-8")
 
 
+def test_structural_model_without_convergence_is_not_bootstrapped(tmp_path, monkeypatch):
+    # A structural fit that stops short of an optimum: no bootstrap, every hypothesis "not
+    # tested", the reason in the warnings; the run itself completes.
+    import dataclasses
+
+    real = pipeline.fit_model
+
+    def stuck_structural(syntax, *args, **kwargs):
+        fit = real(syntax, *args, **kwargs)
+        return dataclasses.replace(fit, converged=False, message="iteration limit reached") if " ~ " in syntax else fit
+
+    monkeypatch.setattr(pipeline, "fit_model", stuck_structural)
+    res = pipeline.run(outdir=tmp_path / "o", bootstrap=50, progress=False)
+    assert res["bootstrap_skipped"] == "the structural model did not converge: no bootstrap"
+    assert "bootstrap" not in res.data and res.bootstrap is None
+    assert {h["reason"] for h in res["hypotheses"]} == {"not tested: the model did not converge"}
+    assert res["fit"]["structural"]["valid"] is False
+    assert "structural model: the fit did not converge (iteration limit reached); its figures are not valid" \
+        in res["warnings"]
+    assert (tmp_path / "o" / "report.html").exists()
+
+
 def test_non_converged_fit_is_not_presented_as_valid():
     import dataclasses
 
