@@ -274,23 +274,33 @@ def path_diagram_svg(res) -> str:
         for i, c in enumerate(names):
             pos[c] = (40 + rx + k * w_col, 50 + ry + i * h_row + (height - 60 - len(names) * h_row) / 2)
     r2 = d.get("r2", {})
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-           'role="img" aria-label="path diagram" class="path-diagram" font-family="sans-serif">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
+    svg = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#333"/></marker></defs>']
+    top, bottom = 0.0, float(height)
+    edges = []
     for _, p in paths.iterrows():
-        (x1, y1), (x2, y2) = pos[p["rhs"]], pos[p["lhs"]]
-        ang = math.atan2(y2 - y1, x2 - x1)
-        sx, sy = x1 + rx * math.cos(ang), y1 + ry * math.sin(ang)
-        ex, ey = x2 - rx * math.cos(ang), y2 - ry * math.sin(ang)
+        src, dst = pos[p["rhs"]], pos[p["lhs"]]
+        others = [xy for c, xy in pos.items() if c not in (p["rhs"], p["lhs"])]
+        ctrl = _clear_control_point(src, dst, others, rx, ry)
+        (x1, y1), (x2, y2), (cx, cy) = src, dst, ctrl
+        a1 = math.atan2(cy - y1, cx - x1)  # leave and enter each ellipse towards the control point
+        a2 = math.atan2(y2 - cy, x2 - cx)
+        sx, sy = x1 + rx * math.cos(a1), y1 + ry * math.sin(a1)
+        ex, ey = x2 - rx * math.cos(a2), y2 - ry * math.sin(a2)
         dash = ' stroke-dasharray="7 5"' if (p["lhs"], p["rhs"]) in unsupported else ""
         label = f"{p['std_estimate']:.2f}{_stars(p['pvalue'])}"
-        svg.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="#333" stroke-width="1.6"'
-                   f'{dash} marker-end="url(#arrow)" class="path" data-from="{html.escape(p["rhs"])}" '
-                   f'data-to="{html.escape(p["lhs"])}"/>')
-        mx, my = (sx + ex) / 2, (sy + ey) / 2 - 6
-        svg.append(f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" font-size="13" fill="#0b3d91" '
-                   f'paint-order="stroke" stroke="#fff" stroke-width="4">{html.escape(label)}</text>')
+        attrs = (f'fill="none" stroke="#333" stroke-width="1.6"{dash} marker-end="url(#arrow)" class="path" '
+                 f'data-from="{html.escape(p["rhs"])}" data-to="{html.escape(p["lhs"])}"')
+        if ctrl == ((x1 + x2) / 2, (y1 + y2) / 2):
+            edges.append(f'<line x1="{sx:.1f}" y1="{sy:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" {attrs}/>')
+        else:  # a curve around the constructs the straight line would cross
+            edges.append(f'<path d="M {sx:.1f} {sy:.1f} Q {cx:.1f} {cy:.1f} {ex:.1f} {ey:.1f}" {attrs}/>')
+        mx, my = 0.25 * sx + 0.5 * cx + 0.25 * ex, 0.25 * sy + 0.5 * cy + 0.25 * ey - 6
+        top = min(top, my - 14, 0.25 * sy + 0.5 * cy + 0.25 * ey)
+        bottom = max(bottom, 0.25 * sy + 0.5 * cy + 0.25 * ey + 8)
+        edges.append(f'<text x="{mx:.1f}" y="{my:.1f}" text-anchor="middle" font-size="13" fill="#0b3d91" '
+                     f'paint-order="stroke" stroke="#fff" stroke-width="4">{html.escape(label)}</text>')
+    svg += edges
     for c, (x, y) in pos.items():
         svg.append(f'<ellipse cx="{x:.1f}" cy="{y:.1f}" rx="{rx}" ry="{ry}" fill="#eef3fb" stroke="#0b3d91" stroke-width="1.5"/>')
         svg.append(f'<text x="{x:.1f}" y="{y - 4:.1f}" text-anchor="middle" font-size="14" font-weight="bold">{html.escape(c)}</text>')
@@ -298,9 +308,35 @@ def path_diagram_svg(res) -> str:
         if c in r2:
             sub = f"R² = {r2[c]:.2f}"
         svg.append(f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" font-size="11">{html.escape(sub)}</text>')
-    svg.append(f'<text x="10" y="{height - 10}" font-size="11" fill="#555">Standardized coefficients; * p &lt; .05, '
+    bottom = max(bottom + 24, float(height))
+    svg.append(f'<text x="10" y="{bottom - 10:.1f}" font-size="11" fill="#555">Standardized coefficients; * p &lt; .05, '
                '** p &lt; .01, *** p &lt; .001; dashed: hypothesis not supported.</text></svg>')
-    return "\n".join(svg)
+    top = math.floor(min(top, 0.0))
+    h = math.ceil(bottom - top)
+    head = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 {top} {width} {h}" width="{width}" height="{h}" '
+            'role="img" aria-label="path diagram" class="path-diagram" font-family="sans-serif">')
+    return "\n".join([head] + svg)
+
+
+def _clear_control_point(src, dst, others, rx, ry):
+    """Control point of the quadratic curve from ``src`` to ``dst`` that misses the ellipses at
+    ``others``: the midpoint (a straight line) when nothing is in the way, else the midpoint
+    pushed sideways, a little further each try, alternating sides (up first)."""
+    (x1, y1), (x2, y2) = src, dst
+    mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+    length = math.hypot(x2 - x1, y2 - y1) or 1.0
+    nx, ny = -(y2 - y1) / length, (x2 - x1) / length  # unit normal
+    if ny > 0:
+        nx, ny = -nx, -ny  # the first side tried is upwards
+    t = np.linspace(0.0, 1.0, 60)
+    for k in range(13):
+        off = 0.0 if k == 0 else (0.15 + 0.1 * ((k - 1) // 2)) * length * (1 if k % 2 else -1)
+        cx, cy = mx + off * nx, my + off * ny
+        px = (1 - t) ** 2 * x1 + 2 * (1 - t) * t * cx + t ** 2 * x2
+        py = (1 - t) ** 2 * y1 + 2 * (1 - t) * t * cy + t ** 2 * y2
+        if all(np.min(((px - ox) / (rx * 1.15)) ** 2 + ((py - oy) / (ry * 1.4)) ** 2) > 1 for ox, oy in others):
+            return (mx, my) if k == 0 else (cx, cy)
+    return mx, my
 
 
 # ---------------------------------------------------------------- plots

@@ -131,3 +131,35 @@ def test_missing_cjk_font_is_said_not_hidden(hostile, monkeypatch):
     monkeypatch.setattr(report, "_cjk_font", lambda: None)
     page = report.html_report(res)
     assert "No CJK font is installed" in page
+
+
+def test_path_diagram_arrows_go_around_other_constructs(hostile):
+    # NSC, KAQ and UPG sit in one row; NSC -> UPG must bend around KAQ, not hide behind it.
+    # Geometry read back from the SVG: each arrow (line or quadratic curve) sampled at 200
+    # points, none inside an ellipse other than its own two ends.
+    import re
+
+    import numpy as np
+
+    from sem_upgrade.report import path_diagram_svg
+
+    svg = path_diagram_svg(hostile[0])
+    ellipses = {name: tuple(map(float, e)) for *e, name in re.findall(
+        r'<ellipse cx="([\d.]+)" cy="([\d.]+)" rx="([\d.]+)" ry="([\d.]+)"[^>]*/>\s*<text[^>]*>([^<]+)</text>', svg)}
+    assert set(ellipses) == {"NSC", "KAQ", "UPG"}
+    arrows = re.findall(r'<(line|path) ([^>]*)data-from="(\w+)" data-to="(\w+)"', svg)
+    assert sorted((a[2], a[3]) for a in arrows) == [("KAQ", "UPG"), ("NSC", "KAQ"), ("NSC", "UPG")]
+    t = np.linspace(0, 1, 200)
+    for kind, attrs, a, b in arrows:
+        if kind == "line":
+            x1, y1, x2, y2 = (float(re.search(f'{k}="([-\\d.]+)"', attrs).group(1)) for k in ("x1", "y1", "x2", "y2"))
+            px, py = x1 + t * (x2 - x1), y1 + t * (y2 - y1)
+        else:
+            x1, y1, cx, cy, x2, y2 = map(float, re.search(
+                r'd="M ([-\d.]+) ([-\d.]+) Q ([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+)"', attrs).groups())
+            px = (1 - t) ** 2 * x1 + 2 * (1 - t) * t * cx + t ** 2 * x2
+            py = (1 - t) ** 2 * y1 + 2 * (1 - t) * t * cy + t ** 2 * y2
+        for name, (ex, ey, rx, ry) in ellipses.items():
+            if name not in (a, b):
+                assert np.min(((px - ex) / rx) ** 2 + ((py - ey) / ry) ** 2) > 1, f"{a} -> {b} crosses {name}"
+    assert any(kind == "path" and (a, b) == ("NSC", "UPG") for kind, _, a, b in arrows)
