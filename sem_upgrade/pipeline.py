@@ -187,12 +187,18 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         delta = {h.id: structural.indirect_delta(sem, h.chain, ci_level) for h in q.hypotheses if h.kind == "indirect"}
         chains = {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"}
         boot_rows = {}
+        boot = None
         if bootstrap and not sem.converged:
             # resampling a fit that found no optimum measures nothing (lavaan refuses as well)
             out["bootstrap_skipped"] = "the structural model did not converge: no bootstrap"
-            warnings.append(out["bootstrap_skipped"])
         elif bootstrap:
-            boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress)
+            try:
+                boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress)
+            except SemUpgradeError as exc:  # too few rows, or no resample could be fitted:
+                out["bootstrap_skipped"] = f"no bootstrap: {exc}"  # the rest of the analysis stands
+        if "bootstrap_skipped" in out:
+            warnings.append(out["bootstrap_skipped"])
+        if boot is not None:
             res.bootstrap = boot
             out["bootstrap"] = {**boot.summary(), "seconds": None,
                                 "note": "wall time is in timing.json, so that results.json is identical across runs",

@@ -299,6 +299,19 @@ def test_structural_model_without_convergence_is_not_bootstrapped(tmp_path, monk
     assert (tmp_path / "o" / "report.html").exists()
 
 
+def test_too_few_rows_to_bootstrap_keeps_the_rest_of_the_analysis(tmp_path):
+    # 45 firms, 56 free parameters: the model can be fitted, a resample cannot. The run completes,
+    # says why there is no bootstrap, and judges indirect hypotheses by the delta method.
+    src, qpath = pipeline.bundled_paths()
+    path = tmp_path / "small.csv"
+    pd.read_csv(src).head(45).to_csv(path, index=False)
+    res = pipeline.run(path, qpath, tmp_path / "o", bootstrap=100, progress=False)
+    assert res["bootstrap_skipped"] == ("no bootstrap: too few rows to bootstrap: 45 rows for 56 free parameters "
+                                        "(a resample needs more rows than parameters)")
+    assert res["bootstrap_skipped"] in res["warnings"] and "bootstrap" not in res.data
+    assert {h["method"] for h in res["hypotheses"] if h["kind"] == "indirect"} == {"delta (Sobel)"}
+
+
 def test_non_converged_fit_is_not_presented_as_valid():
     import dataclasses
 
