@@ -1032,8 +1032,10 @@ def _fiml_optimize(st: ModelStructure, rows: _Rows, start: np.ndarray, hess: np.
     for _ in range(3):
         if conv[0] or not np.isfinite(f[0]):
             break
-        hess = _positive_definite(numerical_hessian(lambda b: _fiml_batch(st, rows, b)[1], par[0]))
-        par, f, conv, iters = _quasi_newton_batch(evaluate, par, hess, max_iter=50)
+        hess = numerical_hessian(lambda b: _fiml_batch(st, rows, b)[1], par[0])
+        if not np.all(np.isfinite(hess)):
+            break  # stopped where the likelihood is undefined nearby: no Newton metric
+        par, f, conv, iters = _quasi_newton_batch(evaluate, par, _positive_definite(hess), max_iter=50)
         iterations += int(iters[0])
     return par[0], float(f[0]), bool(conv[0]), iterations
 
