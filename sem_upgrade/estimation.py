@@ -689,7 +689,12 @@ def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     if not converged and start is None:
         theta1 = _semopy_start(st, S, n)
         if theta1 is not None:
-            theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta1, grad=grad)
+            second = _fisher_scoring(objective, grad_info, theta1, grad=grad)
+            if second[2] or (np.isfinite(second[1]) and not second[1] > f):  # keep the better attempt
+                theta, f, converged, iters, msg = second
+    if not np.isfinite(f):
+        raise SemUpgradeError("the model could not be fitted: no starting values give a positive-definite "
+                              "model-implied covariance matrix")
     _, H = grad_info(theta)
     vcov, warn = _invert_information(0.5 * n_eff * H, st, converged,
                                      info_at=lambda t: grad_info(t)[1], theta=theta)
