@@ -39,9 +39,9 @@ import pandas as pd
 from scipy import stats
 
 from .errors import SemUpgradeError
-from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fiml_optimize, _fit_cov, _positive_definite,
+from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fiml_optimize, _positive_definite,
                          _quasi_newton_batch, _rows, chain_gradient, expected_information_batch, implied_batch,
-                         numerical_hessian)
+                         ml_minimise, numerical_hessian)
 
 __all__ = ["BootstrapResult", "bootstrap", "percentile_ci", "bc_ci", "effect_paths"]
 
@@ -321,16 +321,15 @@ class _Job:
             th, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (len(good), 1)), self.information,
                                                  information=information, n_fisher=_FISHER_STEPS)
             theta[good[conv]], ok[good[conv]] = th[conv], True
-        # Resamples the batch did not settle: the full optimiser, one by one.
+        # Resamples the batch did not settle: the full optimiser, one by one (estimates only).
         for b in np.where(~ok & (sign > 0))[0]:
-            xc_b = xc[b]
+            S_b = xc[b].T @ xc[b] / (len(xc[b]) - self.ddof)
             try:
-                f = _fit_cov(st, xc_b.T @ xc_b / (len(xc_b) - self.ddof), None, len(xc_b), self.fit.likelihood,
-                             start=self.fit.theta.copy())
+                est, _, converged, _, _ = ml_minimise(st, S_b, np.linalg.slogdet(S_b)[1], self.fit.theta.copy())
             except SemUpgradeError:
                 continue
-            if f.converged:
-                theta[b], ok[b] = f.theta, True
+            if converged:
+                theta[b], ok[b] = est, True
         return self._finish(theta, ok)
 
     def _solve_fiml(self, idx):

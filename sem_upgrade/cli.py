@@ -27,7 +27,7 @@ def _num(value, spec: str = ".3f") -> str:
     """A number for the console summary; a value that is not defined shows as 'n/a'."""
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
-    if isinstance(value, (int,)) and not isinstance(value, bool) and spec == ".3f":
+    if isinstance(value, int) and spec == ".3f":  # counts such as df print whole
         return str(value)
     return format(value, spec)
 

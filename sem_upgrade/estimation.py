@@ -274,11 +274,8 @@ def chain_gradient(st: ModelStructure, mats, W: np.ndarray) -> np.ndarray:
             d = W
         g = d[:, r[sel], c[sel]]
         g_loc[:, sel] = g * np.where(r[sel] != c[sel], 2.0, 1.0) if m_id in (_PSI, _THETA) else g
-    if len(mid) == st.n_free and np.array_equal(st.loc_param, np.arange(st.n_free)):
-        return g_loc
-    inc = np.zeros((len(mid), st.n_free))  # parameters shared by several locations (equality constraints)
-    inc[np.arange(len(mid)), st.loc_param] = 1.0
-    return g_loc @ inc
+    inc = _incidence(st)
+    return g_loc if inc is None else g_loc @ inc
 
 
 def expected_information_batch(st: ModelStructure, mats) -> np.ndarray:
@@ -319,11 +316,20 @@ def expected_information_batch(st: ModelStructure, mats) -> np.ndarray:
     Guv = UK @ V.transpose(0, 2, 1)
     Gvv = (V @ K) @ V.transpose(0, 2, 1)
     H = 0.5 * np.outer(cvec, cvec)[None] * (Guv * Guv.transpose(0, 2, 1) + Guu * Gvv)
+    inc = _incidence(st)
+    return H if inc is None else inc.T[None] @ H @ inc[None]
+
+
+def _incidence(st: ModelStructure):
+    """Matrix locations x free parameters (1 where a location holds the parameter), or None when
+    each parameter has its own location in order; several locations share a parameter under
+    equality constraints."""
+    n_loc = len(st.loc_matrix)
     if n_loc == st.n_free and np.array_equal(st.loc_param, np.arange(st.n_free)):
-        return H
+        return None
     inc = np.zeros((n_loc, st.n_free))
     inc[np.arange(n_loc), st.loc_param] = 1.0
-    return inc.T[None] @ H @ inc[None]
+    return inc
 
 
 def _batch_cholesky(a: np.ndarray):
@@ -669,6 +675,31 @@ def fit_ml(st: ModelStructure, data: pd.DataFrame | np.ndarray, likelihood: str 
     return _fit_cov(st, S, mean, n, likelihood, start)
 
 
+def ml_minimise(st, S, logdet_s, start=None, n=None):
+    """Minimise F_ML for the covariance matrix S (log|S| = ``logdet_s``): the optimisation alone,
+    without standard errors or fit figures.
+
+    From ``start``, or else from semopy's starting values and, should that not converge,
+    from semopy's own solution (``n`` rows), keeping the better attempt. Returns
+    (theta, F, converged, iterations, message); raises SemUpgradeError when no start gives a
+    positive-definite implied matrix.
+    """
+    objective = lambda th: _f_ml(st, th, S, logdet_s)  # noqa: E731
+    grad_info = _ml_grad_info(st, S)
+    grad = _ml_grad(st, S)
+    result = _fisher_scoring(objective, grad_info, st.start if start is None else start, grad=grad)
+    if not result[2] and start is None:
+        theta1 = _semopy_start(st, S, n)
+        if theta1 is not None:
+            second = _fisher_scoring(objective, grad_info, theta1, grad=grad)
+            if second[2] or (np.isfinite(second[1]) and not second[1] > result[1]):  # keep the better attempt
+                result = second
+    if not np.isfinite(result[1]):
+        raise SemUpgradeError("the model could not be fitted: no starting values give a positive-definite "
+                              "model-implied covariance matrix")
+    return result
+
+
 def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     p = S.shape[0]
     n_eff = n - 1 if likelihood == "wishart" else n
@@ -681,20 +712,8 @@ def _fit_cov(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     if df < 0:
         raise SemUpgradeError(f"the model is not identified: it has {npar} free parameters but the "
                               f"{p} items give only {p * (p + 1) // 2} variances and covariances (df = {df})")
-    objective = lambda th: _f_ml(st, th, S, logdet_s)  # noqa: E731
+    theta, f, converged, iters, msg = ml_minimise(st, S, logdet_s, start, n)
     grad_info = _ml_grad_info(st, S)
-    theta0 = st.start if start is None else start
-    grad = _ml_grad(st, S)
-    theta, f, converged, iters, msg = _fisher_scoring(objective, grad_info, theta0, grad=grad)
-    if not converged and start is None:
-        theta1 = _semopy_start(st, S, n)
-        if theta1 is not None:
-            second = _fisher_scoring(objective, grad_info, theta1, grad=grad)
-            if second[2] or (np.isfinite(second[1]) and not second[1] > f):  # keep the better attempt
-                theta, f, converged, iters, msg = second
-    if not np.isfinite(f):
-        raise SemUpgradeError("the model could not be fitted: no starting values give a positive-definite "
-                              "model-implied covariance matrix")
     _, H = grad_info(theta)
     vcov, warn = _invert_information(0.5 * n_eff * H, st, converged,
                                      info_at=lambda t: grad_info(t)[1], theta=theta)
@@ -919,7 +938,6 @@ def _fiml_batch(st: ModelStructure, rows: _Rows, par: np.ndarray, w: np.ndarray 
     K = 0.5 * (K + K.transpose(0, 2, 1))
     ww = np.ones((m, len(rows.x0))) if w is None else np.asarray(w, float)[sub]
     z = rows.mask[None] * (rows.x0[None] - par[sub, None, q:])
-    r = z @ K
     r, log_a, mid = _row_solve(rows, K, z, ww)
     m2ll = rows.n_obs * _LOG2PI + logdet[:, None] + log_a + np.einsum("bnp,bnp->bn", z, r)
     n_w = ww.sum(axis=1)
@@ -930,6 +948,20 @@ def _fiml_batch(st: ModelStructure, rows: _Rows, par: np.ndarray, w: np.ndarray 
     g[sub, :q] = chain_gradient(st, [a[sub] for a in mats], G)
     g[sub, q:] = -2.0 * wr.sum(axis=1) / n_w[:, None]
     return F, g
+
+
+def pattern_inverses(sigma: np.ndarray, x: np.ndarray | None = None) -> list:
+    """[(share of the rows, zero-padded Sigma_oo^-1)] for each missingness pattern of ``x``;
+    [(1, Sigma^-1)] without ``x`` (complete data)."""
+    if x is None:
+        return [(1.0, np.linalg.inv(sigma))]
+    masks, counts = np.unique(~np.isnan(x), axis=0, return_counts=True)
+    out = []
+    for mask, count in zip(masks, counts):
+        K = np.zeros_like(sigma)
+        K[np.ix_(mask, mask)] = np.linalg.inv(sigma[np.ix_(mask, mask)])
+        out.append((count / len(x), K))
+    return out
 
 
 def fiml_expected_information(st: ModelStructure, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -944,13 +976,9 @@ def fiml_expected_information(st: ModelStructure, theta: np.ndarray, x: np.ndarr
     """
     sigma = implied(st, theta)[0]
     p = len(sigma)
-    masks, counts = np.unique(~np.isnan(x), axis=0, return_counts=True)
-    weights = counts / counts.sum()
     W = np.zeros((p * p, p * p))
     K_mean = np.zeros((p, p))
-    for mask, w in zip(masks, weights):
-        K = np.zeros((p, p))
-        K[np.ix_(mask, mask)] = np.linalg.inv(sigma[np.ix_(mask, mask)])
+    for w, K in pattern_inverses(sigma, x):
         W += w * np.kron(K, K)
         K_mean += w * K
     D = sigma_jacobian(st, theta).reshape(st.n_free, -1)
@@ -993,11 +1021,12 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     def gradient(par):
         return _fiml_batch(st, rows, par)[1]
 
+    ml_info = _ml_grad_info(st, sig_h1)  # complete-data ML on the EM moments: start and first metric
     if start is None:
-        pre = _fit_cov(st, sig_h1, mu_h1, n, "normal")
-        start = np.concatenate([pre.theta, mu_h1])
+        theta0 = ml_minimise(st, sig_h1, _chol_inv(sig_h1)[1], n=n)[0]
+        start = np.concatenate([theta0, mu_h1])
         hess = np.zeros((npar, npar))
-        hess[:q, :q] = _ml_grad_info(st, sig_h1)(pre.theta)[1]
+        hess[:q, :q] = ml_info(theta0)[1]
         hess[q:, q:] = 2.0 * np.linalg.inv(sig_h1)
     else:
         hess = _positive_definite(numerical_hessian(gradient, start))
@@ -1005,7 +1034,7 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     msg = "converged" if converged else "no convergence: the likelihood could not be decreased further"
     ll = -0.5 * n * f
     info_obs = numerical_hessian(gradient, par) * n / 2.0
-    ml_info = _ml_grad_info(st, sig_h1)  # the covariance structure decides identification
+    # the covariance structure decides identification
     vcov, warn = _invert_information(info_obs, _with_means(st, p), converged,
                                      info_at=lambda t: ml_info(t[:q])[1], theta=par)
     # baseline: independent variables, each with its own mean and variance (per-variable MLE)

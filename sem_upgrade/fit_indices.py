@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
+from .estimation import pattern_inverses
+
 __all__ = [
     "cfi", "tli", "nfi", "rfi", "ifi", "rmsea", "rmsea_ci", "rmsea_pvalue", "gfi", "agfi",
     "srmr", "rmr", "residual_correlations", "information_criteria", "fit_measures", "CUTOFFS", "verdicts",
@@ -94,14 +96,14 @@ def rmsea_pvalue(chisq: float, df: float, n: float, close: float = 0.05) -> floa
 
 
 def gfi(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None, mean_hat: np.ndarray | None = None,
-        patterns: list | None = None) -> float:
+        data: np.ndarray | None = None) -> float:
     """Joreskog-Sorbom GFI for ML in lavaan's general (weighted least squares) form.
 
     GFI = 1 - e' W e / s' W s, with s the sample moments, e = s - model moments and W the
     expected information of the unrestricted model at the model-implied Sigma (per case):
     e' W e = (m - mu)' K (m - mu) + tr[(K (S - Sigma))^2] / 2, K = Sigma^-1. Without a mean
     structure this is 1 - tr[(Sigma^-1 S - I)^2] / tr[(Sigma^-1 S)^2] (Joreskog & Sorbom
-    1984). Under FIML (``patterns``: [(observed mask, rows)]) W averages over the missingness
+    1984). Under FIML (``data``: the rows fitted, NaN where missing) W averages over the missingness
     patterns, K becoming each pattern's zero-padded Sigma_oo^-1 (as lavaan's h1 expected
     information for missing = "ml"; Tanaka & Huba 1985; Mulaik et al. 1989).
 
@@ -109,20 +111,16 @@ def gfi(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None, mean_h
     under ``missing = "ml"`` to about 1e-4 (AGFI 2e-4; the source of that remaining
     difference is not established).
     """
-    p = len(sigma)
-    patterns = patterns or [(np.ones(p, bool), 1)]
     e_cov, s_cov = S - sigma, S
     with_means = mean is not None and mean_hat is not None
     t_e = t_s = 0.0
-    for mask, count in patterns:
-        K = np.zeros((p, p))
-        K[np.ix_(mask, mask)] = np.linalg.inv(sigma[np.ix_(mask, mask)])
+    for share, K in pattern_inverses(sigma, data):
         a, b = K @ e_cov, K @ s_cov
         qe, qs = 0.5 * np.sum(a * a.T), 0.5 * np.sum(b * b.T)
         if with_means:
             d = mean - mean_hat
             qe, qs = qe + d @ K @ d, qs + mean @ K @ mean
-        t_e, t_s = t_e + count * qe, t_s + count * qs
+        t_e, t_s = t_e + share * qe, t_s + share * qs
     return float(1.0 - t_e / t_s)
 
 
@@ -205,11 +203,7 @@ def fit_measures(fit) -> dict[str, float]:
     out["rmsea_pvalue"] = rmsea_pvalue(chisq, df, n_eff)
     out["rmr"] = rmr(S, sigma, *means)
     out["srmr"] = srmr(S, sigma, *means)
-    patterns = None
-    if fit.data is not None:
-        masks, counts = np.unique(~np.isnan(fit.data), axis=0, return_counts=True)
-        patterns = list(zip(masks, counts))
-    out["gfi"] = gfi(S, sigma, *means, patterns=patterns)
+    out["gfi"] = gfi(S, sigma, *means, data=fit.data)
     nel = p * (p + 1) / 2 + (p if fit.method == "fiml" else 0)
     out["agfi"] = agfi(out["gfi"], df, nel)
     out["pgfi"] = df / nel * out["gfi"]

@@ -306,8 +306,7 @@ def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> boo
     if len(complete) <= complete.shape[1]:
         return False
     S = np.cov(complete.to_numpy(float), rowvar=False, bias=True)
-    sd = np.sqrt(np.diag(S))
-    eig = np.linalg.eigvalsh(S / np.outer(sd, sd))
+    eig = np.linalg.eigvalsh(_to_correlation(S))
     if eig[0] > 1e-10 * eig[-1]:
         return True
     if strict:
@@ -325,8 +324,7 @@ def _em_correlations(x: pd.DataFrame):
         _, sigma, _, _ = em_saturated(rows.to_numpy(float))
     except (np.linalg.LinAlgError, SemUpgradeError):
         return None
-    sd = np.sqrt(np.diag(sigma))
-    R = sigma / np.outer(sd, sd)
+    R = _to_correlation(sigma)
     if not np.all(np.isfinite(R)) or np.linalg.eigvalsh(R)[0] <= 1e-10:
         return None
     return reliability.Correlations(pd.DataFrame(R, index=x.columns, columns=x.columns), len(rows))
@@ -334,9 +332,12 @@ def _em_correlations(x: pd.DataFrame):
 
 def _correlation(fit) -> pd.DataFrame:
     """Item correlations of the sample the fit used (EM estimates under FIML)."""
-    S = fit.sample_cov
+    return pd.DataFrame(_to_correlation(fit.sample_cov), index=fit.structure.observed, columns=fit.structure.observed)
+
+
+def _to_correlation(S: np.ndarray) -> np.ndarray:
     sd = np.sqrt(np.diag(S))
-    return pd.DataFrame(S / np.outer(sd, sd), index=fit.structure.observed, columns=fit.structure.observed)
+    return S / np.outer(sd, sd)
 
 
 def _matrix(df: pd.DataFrame) -> dict:

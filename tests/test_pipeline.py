@@ -178,34 +178,21 @@ def test_fiml_and_listwise_on_messy_survey(tmp_path):
 
 
 def test_fiml_with_few_complete_rows_uses_em_correlations_for_kmo_and_efa(tmp_path):
-    # 25% of cells blanked at random: hardly a complete row is left, so KMO, Bartlett, EFA and
-    # Harman's test use the EM (saturated FIML) correlations of all rows, and say so. Those are the
-    # correlations of the FIML fit's H1 covariance (the EM moments behind its chi-square).
-    from sem_upgrade.reliability import Correlations, kmo_bartlett
-
-    src, qpath = pipeline.bundled_paths()
-    df = pd.read_csv(src)
-    rng = np.random.default_rng(25)
-    items = [c for c in df.columns if c != "firm_id"]
-    mask = rng.random((len(df), len(items))) < 0.25
-    df[items] = df[items].mask(mask)
-    path = tmp_path / "holes.csv"
-    df.to_csv(path, index=False)
-    res = pipeline.run(path, qpath, tmp_path / "o", missing="fiml", bootstrap=0)
-    n_complete = int((~mask).all(axis=1).sum())
-    assert n_complete <= len(items)
-    assert res["kmo"]["sample"].startswith(f"EM (full-information) correlations of all {len(df)} rows")
-    assert res["efa"]["n"] == len(df) and res["common_method"]["sample"] == res["kmo"]["sample"]
-    from sem_upgrade.estimation import fit_model
-
-    q, survey = pipeline.validate(path, qpath)
-    cfa = fit_model(q.measurement_syntax(), survey.analysis_frame("fiml"), missing="fiml")
-    S = cfa.sample_cov
-    sd = np.sqrt(np.diag(S))
-    obs = cfa.structure.observed
-    ref = kmo_bartlett(Correlations(pd.DataFrame(S / np.outer(sd, sd), index=obs, columns=obs), len(df)))
-    assert_allclose(res["kmo"]["overall"], ref["kmo"]["overall"], atol=1e-8)
-    assert_allclose(res["bartlett"]["chi2"], ref["bartlett"]["chi2"], rtol=1e-8)
+    # 25% of cells blanked at random leaves no complete row, so KMO, Bartlett, EFA and Harman's
+    # test use the EM (saturated FIML) correlations of all rows, and say so.
+    # Expected: psych::KMO / cortest.bartlett on lavaan::lavCor(missing = "ml"),
+    # lavaan_extra.json["liaoning_25pct_em_kmo"] (make_reference.R section 10; lavaan's EM stops
+    # at its own tolerance, hence 1e-3).
+    ref = load_json("lavaan_extra.json")["liaoning_25pct_em_kmo"]
+    _, qpath = pipeline.bundled_paths()
+    res = pipeline.run(REF / "liaoning_25pct_missing.csv", qpath, tmp_path / "o", missing="fiml", bootstrap=0)
+    assert res["kmo"]["sample"].startswith("EM (full-information) correlations of all 218 rows: too few "
+                                           "complete rows (0)")
+    assert res["efa"]["n"] == ref["n"] == 218 and res["common_method"]["sample"] == res["kmo"]["sample"]
+    assert_allclose(res["kmo"]["overall"], ref["overall"], **ML)
+    items = list(ref["items"])
+    assert_allclose([res["kmo"]["items"][i] for i in items], [ref["items"][i] for i in items], **ML)
+    assert_allclose(res["bartlett"]["chi2"], ref["bartlett_chisq"], **ML_REL)
     assert "too few complete rows" not in " ".join(res["warnings"])
 
 
