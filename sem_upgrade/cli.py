@@ -65,7 +65,9 @@ def _build() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--format", default="html,md,xlsx",
-                   help="reports to write beside results.json, comma-separated (default html,md,xlsx)")
+                   help="reports to write beside results.json, comma-separated: html, md, xlsx, docx "
+                   "(default html,md,xlsx)")
+    r.add_argument("--lang", default="en", help="language of the reports: en or zh (default en)")
 
     v = sub.add_parser("validate", help="check a questionnaire and a survey file only", description=(
         "Check the questionnaire and every item cell of the survey; print the data-quality summary "
@@ -98,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     except SemUpgradeError as exc:
         print(f"sem-upgrade: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line; the output folder keeps its previous run
+        print("sem-upgrade: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:
@@ -106,7 +111,7 @@ def _run(args) -> int:
     res = run(args.data, args.questionnaire, args.outdir, missing=args.missing, likelihood=args.likelihood,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
               progress=False if args.quiet else None,
-              formats=[f.strip() for f in args.format.split(",") if f.strip()])
+              formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang)
     d = res.data
     if args.data is None:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")

@@ -42,7 +42,8 @@ def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
 def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
-        ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx")) -> Results:
+        ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
+        lang: str = "en") -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -64,15 +65,16 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     ci_level : float
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
-    formats : iterable of {"html", "md", "xlsx"}
-        Reports written beside results.json (xlsx also writes tables/*.csv).
+    formats : iterable of {"html", "md", "xlsx", "docx"}
+        Reports written beside results.json (xlsx also writes tables/*.csv; html and docx the
+        path diagram as 300-dpi PNG and PDF).
+    lang : {"en", "zh"}
+        Language of the reports (results.json keeps machine names).
     """
-    from .report import FORMATS
+    from .report import check_formats, check_lang
 
-    formats = tuple(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise SemUpgradeError(f"--format: unknown output '{unknown[0]}' (choose from {', '.join(FORMATS)})")
+    formats = check_formats(formats)
+    check_lang(lang)
     if missing not in MISSING_POLICIES:
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
     if likelihood not in ("normal", "wishart"):
@@ -93,6 +95,10 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         data, questionnaire = bundled_paths()
     elif data is None or questionnaire is None:
         raise SemUpgradeError("give both the survey file and its questionnaire (-q), or neither for the bundled study")
+    if outdir is not None:  # refuse before any work an output folder that would overwrite an input
+        from .report import check_outdir
+
+        check_outdir(outdir, (data, questionnaire))
     q, survey = validate(data, questionnaire)
     res = Results(rejected=survey.rejected)
     x = survey.analysis_frame(missing)
@@ -106,8 +112,10 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["likelihood"] = likelihood
     out["data_quality"] = survey.quality(missing)
     out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
-                            "constructs": {c.name: {"label": c.label, "items": list(c.items),
-                                                    "reverse": list(c.reverse)} for c in q.constructs.values()},
+                            "constructs": {c.name: {"label": c.label, "labels": dict(c.labels), "items": list(c.items),
+                                                    "reverse": list(c.reverse), "wording": dict(c.wording)}
+                                           for c in q.constructs.values()},
+                            "hypotheses": {h.id: h.label for h in q.hypotheses},
                             "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]}
     warnings: list[str] = []
 
@@ -239,14 +247,21 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["warnings"] = warnings + [f"{fit} model: {w}" for fit in ("measurement", "structural")
                                   for key in ("problems", "warnings")
                                   for w in out["admissibility"].get(fit, {}).get(key, [])]
+    last_fit = out["fit"].get("structural", out["fit"]["measurement"])
+    out["sample_size"] = {"n": out["n_used"], "npar": last_fit.get("npar"), "recommended_n": _RECOMMENDED_N[0],
+                          "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
     out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
-        write_outputs(res, outdir, formats)
+        write_outputs(res, outdir, formats, lang, inputs=(data, questionnaire))
     return res
+
+
+# The smallest sample commonly recommended for SEM (a caveat in the reports, not a refusal).
+_RECOMMENDED_N = (200, "Kline (2016)")
 
 
 def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
@@ -272,21 +287,13 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
     return bootstrap(sem, data, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress)
 
 
-def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx")) -> Path:
-    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` (created if needed)."""
-    from .report import write_reports
+def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), lang: str = "en",
+                  inputs=()) -> Path:
+    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` as one complete run
+    (see :func:`sem_upgrade.report.write_run`)."""
+    from .report import write_run
 
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SemUpgradeError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
-    res.to_json(outdir / "results.json")
-    if res.timing:
-        (outdir / "timing.json").write_text(json.dumps(res.timing, indent=2) + "\n", encoding="utf-8")
-    res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
-    write_reports(res, outdir, formats)
-    return outdir
+    return write_run(res, outdir, formats, lang, inputs=inputs)
 
 
 def _check_variances(x: pd.DataFrame, source: str):
