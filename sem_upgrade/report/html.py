@@ -113,4 +113,4 @@ def html_report(res, lang: str = "en") -> str:
         simulated=w("simulated") if prov["data"] == "liaoning_2012_survey.csv" else "",
         sentences=[joiner.join(p) for p in paras], sections=secs, warnings=d.get("warnings") or [],
         footer=w("version", v=prov["versions"].get("sem_upgrade"),
-                 c="; ".join(f"{k}: {v}" for k, v in prov["conventions"].items())))
+                 c="; ".join(f"{w('conv_' + k)}: {v}" for k, v in prov["conventions"].items())))

@@ -118,6 +118,8 @@ _TERMS: dict[str, tuple[str, str]] = {
     "diagram_note": ("Standardized coefficients; * p < .05, ** p < .01, *** p < .001; dashed: hypothesis not "
                      "supported; grey: neither hypothesised nor significant.",
                      "标准化系数；* p < .05，** p < .01，*** p < .001；虚线：假设不成立；灰色：既非假设路径亦不显著。"),
+    "conv_chisq": ("χ²", "χ²"), "conv_rmsea": ("RMSEA", "RMSEA"), "conv_standardized": ("standardized", "标准化"),
+    "conv_htmt": ("HTMT", "HTMT"),
     "version": ("sem_upgrade {v}; conventions: {c}.", "sem_upgrade {v}；计算约定：{c}。"),
 }
 

@@ -162,7 +162,7 @@ def write_docx(res, path, lang: str = "en", diagram_png=None) -> Path:
             doc.add_paragraph(clean(x), style="List Bullet")
     footer = doc.add_paragraph()
     r = footer.add_run(clean(w("version", v=prov["versions"].get("sem_upgrade"),
-                                 c="; ".join(f"{k}: {v}" for k, v in prov["conventions"].items()))))
+                                 c="; ".join(f"{w('conv_' + k)}: {v}" for k, v in prov["conventions"].items()))))
     r.font.size = Pt(8)
     doc.core_properties.title = clean(q["title"] or q["name"])[:250]
     doc.core_properties.author = "sem_upgrade"
