@@ -140,7 +140,7 @@ def test_table_cells_are_the_numbers_in_results_json(bundled):
 
 def test_apa_numbers():
     assert p_apa(0.0004) == "< .001" and p_apa(0.0123) == ".012" and p_apa(float("nan")) == "—"
-    assert apa(-0.0912) == "-.091" and apa(1.0) == "1.000" and num(-0.00004) == "0.000" and num(12) == "12"
+    assert apa(-0.0912) == "-.091" and apa(1.0) == "1.000" and num(-0.00004) == "-0.000" and num(12) == "12"
     assert cite("Fornell & Larcker (1981); Hair et al. (2019)") == "Fornell & Larcker, 1981; Hair et al., 2019"
     assert cutoff(">= 0.9") == "≥ .90" and cutoff("< 3") == "< 3"
 

@@ -35,8 +35,7 @@ def num(x, digits: int = 3) -> str:
         return str(bool(x))
     if isinstance(x, (int, np.integer)):
         return str(int(x))
-    text = f"{float(x):.{digits}f}"
-    return "0." + "0" * digits if text == "-0." + "0" * digits else text
+    return f"{float(x):.{digits}f}"  # '-0.000' keeps its sign: a bound just below zero reads as such
 
 
 def apa(x, digits: int = 3) -> str:

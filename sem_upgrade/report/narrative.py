@@ -175,16 +175,17 @@ def _validity(s, d, zh, lab):
     if pairs:
         a, b = max(pairs, key=lambda t: d["htmt"][t[0]][t[1]])
         flagged = d.get("htmt_flags") or []
+        top = s.v("b3", "htmt", a, b)  # first in the sentence, so recorded first
         if zh:
             tail = (f"，{len(flagged) and '、'.join(lab(f['pair'][0]) + '—' + lab(f['pair'][1]) for f in flagged)}"
                     f"达到或超过{s.v('b2', 'verdicts', 'thresholds', 'htmt_strict', 'value')}") if flagged else \
                 f"，均低于{s.v('b2', 'verdicts', 'thresholds', 'htmt_strict', 'value')}"
-            s.say("validity", f"HTMT最大值为{s.v('b3', 'htmt', a, b)}（{lab(a)}—{lab(b)}）{tail}。")
+            s.say("validity", f"HTMT最大值为{top}（{lab(a)}—{lab(b)}）{tail}。")
         else:
             tail = (f"; {', '.join(lab(f['pair'][0]) + '–' + lab(f['pair'][1]) for f in flagged)} reached "
                     f"{s.v('b2', 'verdicts', 'thresholds', 'htmt_strict', 'value')} or more") if flagged else \
                 f", below {s.v('b2', 'verdicts', 'thresholds', 'htmt_strict', 'value')}"
-            s.say("validity", f"The largest HTMT ratio was {s.v('b3', 'htmt', a, b)} ({lab(a)}–{lab(b)}){tail}.")
+            s.say("validity", f"The largest HTMT ratio was {top} ({lab(a)}–{lab(b)}){tail}.")
 
 
 def _fit(s, d, zh, m):
@@ -227,11 +228,11 @@ def _hypothesis(s, d, zh, i, h, lang):
               f"{s.p('hypotheses', i, 'pvalue')}")
     if zh:
         verdict = "假设成立" if h["supported"] else "假设不成立" + {"opposite sign": "（方向与预期相反）",
-                                                               "interval includes 0": "（置信区间包含0）"}.get(reason, "")
+                                                               "interval includes 0": "（置信区间包含零）"}.get(reason, "")
         s.say("hypotheses", f"假设{h['id']}（{eff}）：{ev}，{verdict}。")
     else:
         verdict = "was supported" if h["supported"] else "was not supported" + {
-            "opposite sign": " (the effect has the opposite sign)", "interval includes 0": " (the interval includes 0)"
+            "opposite sign": " (the effect has the opposite sign)", "interval includes 0": " (the interval includes zero)"
         }.get(reason, "")
         s.say("hypotheses", f"{h['id']} ({eff}) {verdict}, {ev}.")
 
@@ -252,15 +253,16 @@ def _mediation(s, d, zh, lang):
     for i, r in enumerate(d.get("indirect") or []):
         chain = r["chain"]
         x, y, via = lab(chain[0]), lab(chain[-1]), "、".join(map(lab, chain[1:-1])) if zh else ", ".join(map(lab, chain[1:-1]))
+        est = s.v("n3", "indirect", i, "estimate")  # recorded in the order printed
         if b and not is_missing(r.get("perc_lower")):
             ci_ind = (f"{s.v('pct', 'provenance', 'options', 'ci_level')} CI [{s.v('n3', 'indirect', i, 'perc_lower')}, "
                       f"{s.v('n3', 'indirect', i, 'perc_upper')}]")
         else:
             ci_ind = f"SE = {s.v('n3', 'indirect', i, 'delta_se')}, {s.p('indirect', i, 'delta_pvalue')}"
         if zh:
-            text = f"{x}经由{via}影响{y}的间接效应 B = {s.v('n3', 'indirect', i, 'estimate')}，{ci_ind}"
+            text = f"{x}经由{via}影响{y}的间接效应 B = {est}，{ci_ind}"
         else:
-            text = f"The indirect effect of {x} on {y} through {via} was B = {s.v('n3', 'indirect', i, 'estimate')}, {ci_ind}"
+            text = f"The indirect effect of {x} on {y} through {via} was B = {est}, {ci_ind}"
         j = paths.get((chain[0], chain[-1]))
         if j is None:
             text += "；模型中没有直接路径" if zh else "; the model has no direct path"
