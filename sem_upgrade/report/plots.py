@@ -50,21 +50,22 @@ def cjk_font():
 
 
 @contextmanager
-def figure_context(font=None):
-    """Yield ``(new_figure, cjk_ok)`` under the report's rc settings (plain-text labels, CJK font)."""
+def figure_context(cjk: bool = True):
+    """Yield ``(new_figure, cjk_ok)`` under the report's rc settings (plain-text labels; a CJK font
+    only when ``cjk``: embedding one in a PDF takes seconds)."""
     import matplotlib
     from matplotlib.figure import Figure
 
-    font = font if font is not None else cjk_font()
-    rc = {"svg.fonttype": "path", "font.size": 9, "text.parse_math": False, "pdf.fonttype": 42,
+    font = cjk_font() if cjk else None
+    rc = {"svg.fonttype": "path", "font.size": 9, "text.parse_math": False, "pdf.fonttype": 3,
           "font.family": ["sans-serif"], "font.sans-serif": ([font] if font else []) + ["DejaVu Sans"],
           "svg.hashsalt": "sem_upgrade", "axes.unicode_minus": False}
     with matplotlib.rc_context(rc):
         yield (lambda **kw: Figure(**kw)), font is not None
 
 
-def _svg(draw) -> str:
-    with figure_context() as (new_figure, cjk_ok):
+def _svg(draw, cjk: bool = True) -> str:
+    with figure_context(cjk) as (new_figure, cjk_ok):
         fig = draw(new_figure, cjk_ok)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -79,6 +80,7 @@ def plots(res, lang: str = "en") -> dict[str, str]:
     load = pd.DataFrame(d["loadings"])
     w = words(lang)
     out = {}
+    cjk = lang == "zh" or any(CJK.search(construct_label(d, c, lang)) for c in cons)
 
     def label(c, cjk_ok):
         lab = construct_label(d, c, lang)
@@ -98,7 +100,7 @@ def plots(res, lang: str = "en") -> dict[str, str]:
             ax.tick_params(axis="x", rotation=60)
         axes[0][0].set_ylabel(w("std_loading") + " (--- .70)" if cjk_ok or lang == "en" else "std. loading (--- .70)")
         return fig
-    out["loadings"] = _svg(loadings)
+    out["loadings"] = _svg(loadings, cjk)
     resid = d.get("residual_correlations")
     if resid:
         m = pd.DataFrame(resid["matrix"]).loc[resid["items"], resid["items"]]
@@ -113,7 +115,7 @@ def plots(res, lang: str = "en") -> dict[str, str]:
             ax.set_yticks(range(len(m)), [str(c) for c in m.index], fontsize=6)
             fig.colorbar(im, ax=ax, shrink=0.8)
             return fig
-        out["residuals"] = _svg(heat)
+        out["residuals"] = _svg(heat, False)
     boot = getattr(res, "bootstrap", None)
     ind = d.get("indirect") or []
     if boot is not None and ind:
@@ -129,5 +131,5 @@ def plots(res, lang: str = "en") -> dict[str, str]:
                 ax.axvline(0, color="#000", lw=0.8)
                 ax.set_title(f"{row['name']}: {' → '.join(row['chain'])}", fontsize=8)
             return fig
-        out["bootstrap"] = _svg(hist)
+        out["bootstrap"] = _svg(hist, False)
     return out

@@ -90,8 +90,9 @@ def _table(doc, t: Table, number: int, w):
     head_tr.append(head_tr.makeelement(qn("w:tblHeader"), {}))  # header row repeats on each page
     tbl_pr = table._tbl.tblPr
     _borders(tbl_pr, "tblBorders", top=12, bottom=12, left=0, right=0, insideH=0, insideV=0)
+    head_cells = table.rows[0].cells  # once per row: table.cell(i, j) walks the whole table
     for j, h in enumerate(t.header):
-        cell = table.cell(0, j)
+        cell = head_cells[j]
         cell.width = widths[j]
         _tight(cell)
         run = cell.paragraphs[0].add_run(clean(h))
@@ -99,8 +100,9 @@ def _table(doc, t: Table, number: int, w):
         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
         _borders(cell._tc.get_or_add_tcPr(), "tcBorders", bottom=6)
     for i, row in enumerate(t.rows, start=1):
+        cells = table.rows[i].cells
         for j, c in enumerate(row):
-            cell = table.cell(i, j)
+            cell = cells[j]
             cell.width = widths[j]
             _tight(cell)
             run = cell.paragraphs[0].add_run(clean(c.text))
