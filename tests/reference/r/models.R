@@ -57,12 +57,12 @@ int_model <- paste0(
   "f1 =~ x1 + x2 + x3\nf2 =~ x4 + x5 + x6\nf3 =~ x7 + x8 + x9\n",
   "f12 =~ ", paste(prods, collapse = " + "), "\n",
   "f3 ~ f1 + f2 + f12\n", paste(rc, collapse = "\n"), "\n")
-fit_i <- sem(int_model, data = dp, meanstructure = TRUE)
+fit_i <- sem(int_model, data = dp)
 probe <- probe2WayMC(fit_i, nameX = c("f1", "f2", "f12"), nameY = "f3", modVar = "f2",
                      valProbe = c(-1, 0, 1) * sqrt(lavInspect(fit_i, "cov.lv")["f2", "f2"]))
 out$dat2way_interaction <- list(
   call = paste("indProd(dat2way[1:500, ], 1:3, 4:6, match = FALSE, meanC = TRUE, residualC = FALSE,",
-               "doubleMC = TRUE); sem(int_model, meanstructure = TRUE);",
+               "doubleMC = TRUE); sem(int_model);",
                "probe2WayMC(fit, c('f1','f2','f12'), 'f3', 'f2', valProbe = c(-1,0,1) * SD(f2))"),
   product_names = prods, model = int_model, fit = fm(fit_i), params = pe(fit_i),
   simple_slopes = as.data.frame(probe$SimpleSlope))
