@@ -6,7 +6,6 @@ gathers their results into one :class:`~sem_upgrade.results.Results`, and writes
 
 from __future__ import annotations
 
-import json
 import platform
 from importlib import metadata
 from pathlib import Path

@@ -23,7 +23,8 @@ Shape (all keys but ``constructs`` optional)::
       H5: {indirect: NSC -> KAC -> UPG, sign: +}
     population: {...}     # optional, for ``sem-upgrade simulate`` (see simulate.py)
 
-A construct may carry ``wording: {item: {en: ..., zh: ...}}`` and a ``source`` note.
+A construct's ``label`` is text or ``{en: ..., zh: ...}``; it may carry
+``wording: {item: {en: ..., zh: ...}}`` and a ``source`` note.
 ``scale`` may be omitted for continuous measures (no range check then).
 """
 

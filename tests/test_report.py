@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from sem_upgrade import pipeline
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.report import build_tables, markdown_report, write_reports
+from sem_upgrade.report import build_tables, write_reports
 from sem_upgrade.report.fmt import apa, cite, cutoff, num, p_apa
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -26,7 +26,7 @@ table.three-line{border-collapse:collapse;border-top:2px solid #000;border-botto
 table.three-line th{border-bottom:1px solid #000;padding:.3em .7em;text-align:center;font-weight:normal}
 table.three-line td{padding:.2em .7em;text-align:left;vertical-align:top}
 table.three-line td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.note{font-size:.88em;margin:.3em 0 0}.note em{font-style:italic}
+td.nowrap{white-space:nowrap}.note{font-size:.88em;margin:.3em 0 0}.note em{font-style:italic}
 .warn{color:#b00020}.simulated{background:#fff4ce;border:1px solid #e0b400;padding:.5em 1em}
 figure{margin:1em 0;overflow-x:auto}figure svg{max-width:100%;height:auto}
 """
@@ -65,7 +65,12 @@ def html_table(t: Table, number: int, w) -> Markup:
             text = escape(c.text)
             if c.bold:
                 text = Markup(f"<strong>{text}</strong>")
-            cells.append(f"<td class='num'>{text}</td>" if c.fmt is not None else f"<td>{text}</td>")
+            if c.fmt is not None:
+                cells.append(f"<td class='num'>{text}</td>")
+            elif "[" in c.text or c.text.startswith("p "):  # an interval or a p value stays on one line
+                cells.append(f"<td class='nowrap'>{text}</td>")
+            else:
+                cells.append(f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     note = (f"<p class='note'><em>{escape(w('note'))}</em> {escape(t.note)}</p>" if t.note else "")
     return Markup(f"<div class='apa' id='table-{escape(t.key)}'><p class='num-title'>{escape(w('table'))} {number}</p>"
