@@ -161,3 +161,23 @@ def test_large_path_diagram_is_readable():
     assert svg.count("<ellipse") == 8 and svg.count('data-style="grey"') == 1
     assert re.search(r'stroke="#aaa" stroke-width="0.8"[^>]*data-style="grey"', svg)
     assert "第C3个构念" in svg
+
+
+def test_reports_are_identical_bytes_across_writes(small, tmp_path):
+    # same results -> same bytes in every report (no wall-clock time in the zip entries of xlsx/docx,
+    # in their core properties, or in the PNG/PDF metadata)
+    import time
+
+    from sem_upgrade.report import write_reports
+
+    (tmp_path / "a").mkdir()
+    write_reports(small, tmp_path / "a", ("html", "md", "xlsx", "docx"))
+    time.sleep(2.1)  # the zip format stores times to 2 s: a later write must still give the same bytes
+    (tmp_path / "b").mkdir()
+    write_reports(small, tmp_path / "b", ("html", "md", "xlsx", "docx"))
+    names = _shown(tmp_path / "a")
+    assert names == ["path_diagram.pdf", "path_diagram.png", "report.docx", "report.html", "report.md", "tables",
+                     "tables.xlsx"]
+    for n in names:
+        if n != "tables":
+            assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes(), n

@@ -10,6 +10,7 @@ CSV injection (https://owasp.org/www-community/attacks/CSV_Injection).
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from .fmt import clean
 from .i18n import words
 from .tables import build_tables
 
-__all__ = ["write_excel", "write_csv", "csv_safe", "write_frame_csv"]
+__all__ = ["write_excel", "write_csv", "csv_safe", "write_frame_csv", "fixed_zip"]
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -29,6 +30,27 @@ def csv_safe(value):
         return "" if value is None else value
     text = clean(value)
     return "'" + text if text.startswith(_TRIGGERS) else text
+
+
+def fixed_zip(path) -> Path:
+    """Rewrite an Office file (a zip) with fixed entry times, so the same run gives the same bytes."""
+    import io
+    import zipfile
+
+    path = Path(path)
+    src = zipfile.ZipFile(io.BytesIO(path.read_bytes()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>2000-01-01T00:00:00Z", data)
+            out.writestr(fixed, data)
+    path.write_bytes(buf.getvalue())
+    return path
 
 
 def _text_cell(ws, row, col, text):
@@ -73,7 +95,7 @@ def write_excel(res, path, lang: str = "en") -> Path:
             ws.column_dimensions[get_column_letter(j)].width = max(8, min(60, width))
     path = Path(path)
     wb.save(path)
-    return path
+    return fixed_zip(path)
 
 
 def write_csv(res, folder, lang: str = "en") -> Path:

@@ -15,7 +15,7 @@ from .i18n import words
 from .narrative import narrative
 from .tables import Table, build_tables
 
-__all__ = ["md_escape", "markdown_table", "markdown_report"]
+__all__ = ["md_escape", "markdown_table", "markdown_report", "hypothesis_markdown"]
 
 
 def md_escape(text, block: bool = True) -> str:
@@ -25,17 +25,24 @@ def md_escape(text, block: bool = True) -> str:
     return re.sub(r"^(\s*)([#>*+=-])", r"\1\\\2", one) if block else one
 
 
-def markdown_table(t: Table, number: int, w) -> str:
+def markdown_table(t: Table, number: int | None, w) -> str:
+    """An APA table in Markdown ('Table n', the title, the rows, the note); the rows alone when ``number`` is None."""
     cell = lambda s: md_escape(s, block=False).replace("|", "\\|")  # noqa: E731
-    lines = [f"**{w('table')} {number}**", "", f"*{md_escape(t.title)}*", "",
-             "| " + " | ".join(cell(h) for h in t.header) + " |",
+    lines = [] if number is None else [f"**{w('table')} {number}**", "", f"*{md_escape(t.title)}*", ""]
+    lines += ["| " + " | ".join(cell(h) for h in t.header) + " |",
              "|" + "|".join("---:" if any(r[j].fmt is not None for r in t.rows) else "---"
                             for j in range(len(t.header))) + "|"]
     for row in t.rows:
         lines.append("| " + " | ".join(f"**{cell(c.text)}**" if c.bold else cell(c.text) for c in row) + " |")
-    if t.note:
+    if t.note and number is not None:
         lines += ["", f"*{w('note')}* {md_escape(t.note)}"]
     return "\n".join(lines)
+
+
+def hypothesis_markdown(res, lang: str = "en") -> str:
+    """The hypothesis table's rows in Markdown (for a README)."""
+    t = next(t for t in build_tables(res, lang) if t.key == "hypotheses")
+    return markdown_table(t, None, words(lang))
 
 
 def markdown_report(res, lang: str = "en") -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import to_plain
+from .excel import fixed_zip
 from .fmt import clean
 from .i18n import words
 from .narrative import narrative
@@ -124,7 +125,7 @@ def write_docx(res, path, lang: str = "en", diagram_png=None) -> Path:
     """Write ``report.docx``: narrative, every table as a Word table, and the path diagram."""
     from docx import Document
     from docx.enum.section import WD_ORIENT
-    from docx.shared import Inches, Pt
+    from docx.shared import Inches, Pt, RGBColor
 
     d = to_plain(res.data)
     w = words(lang)
@@ -137,6 +138,7 @@ def write_docx(res, path, lang: str = "en", diagram_png=None) -> Path:
     _fonts(doc.styles["Normal"], 11)
     for name in ("Title", "Heading 1", "Heading 2"):
         _fonts(doc.styles[name])
+        doc.styles[name].font.color.rgb = RGBColor(0, 0, 0)  # APA headings are black
     q = d["questionnaire"]
     prov = d["provenance"]
     doc.add_heading(clean(q["title"] or q["name"]), level=1)
@@ -170,4 +172,4 @@ def write_docx(res, path, lang: str = "en", diagram_png=None) -> Path:
     doc.core_properties.author = "sem_upgrade"
     path = Path(path)
     doc.save(path)
-    return path
+    return fixed_zip(path)
