@@ -3,7 +3,6 @@ in a real browser. Expected values are read from the run's own results.json (the
 exactly what was computed) and formatted here by APA 7's rules (section 6.36: no leading zero for
 values bounded by 1, p to three decimals, '< .001')."""
 
-import json
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from openpyxl import load_workbook
 
 from sem_upgrade import pipeline
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.report import build_tables, write_reports
+from sem_upgrade.report import build_tables
 from sem_upgrade.report.fmt import apa, cite, cutoff, num, p_apa
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,13 +34,9 @@ def _apa3(v):
 
 
 @pytest.fixture(scope="module")
-def bundled(tmp_path_factory):
+def bundled(bundled_reports):
     """The bundled study, every format, English; the same results written again in Chinese."""
-    tmp = tmp_path_factory.mktemp("bundled")
-    res = pipeline.run(outdir=tmp / "en", bootstrap=200, progress=False, formats=ALL)
-    (tmp / "zh").mkdir()
-    write_reports(res, tmp / "zh", ALL, lang="zh")
-    return res, tmp / "en", tmp / "zh", json.loads((tmp / "en" / "results.json").read_text(encoding="utf-8"))
+    return bundled_reports
 
 
 @pytest.fixture(scope="module")

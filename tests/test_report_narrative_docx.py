@@ -7,13 +7,11 @@ is the '90%' of RMSEA's interval, lavaan's fixed level). The Word file is read b
 python-docx: native tables, header cells, a value, the diagram picture.
 """
 
-import json
 import re
 
 import pytest
 
-from sem_upgrade import pipeline
-from sem_upgrade.report import build_tables, narrative, write_reports
+from sem_upgrade.report import build_tables, narrative
 
 _NUM = re.compile(r"(?<![A-Za-z0-9_.])-?\d*\.?\d+")  # CJK next to a number still splits
 _CITATION_YEAR = re.compile(r"(?<=, )(?:19|20)\d\d[a-z]?(?=[);）；])")  # "(Fornell & Larcker, 1981)": not a result
@@ -28,12 +26,9 @@ def _fmt(style, v):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("narr")
-    res = pipeline.run(outdir=tmp / "en", bootstrap=200, progress=False, formats=("docx",))
-    (tmp / "zh").mkdir()
-    write_reports(res, tmp / "zh", ("docx",), lang="zh")
-    return res, tmp, json.loads((tmp / "en" / "results.json").read_text(encoding="utf-8"))
+def run(bundled_reports):
+    res, en, _, js = bundled_reports
+    return res, en.parent, js
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
