@@ -3,15 +3,15 @@
 Engine: all resample indices are drawn up front from one seeded generator, so the numbers
 do not depend on how many processes share the work. Every resample starts at the
 full-sample estimates, and a whole chunk of resamples is solved at once
-(``estimation._quasi_newton_batch``): batched model algebra, closed-form gradients, step
+(``engine.optimize.quasi_newton``): batched model algebra, closed-form gradients, step
 halving, BFGS updates of the inverse Hessian.
 
 * Complete data (ML): the first step uses the expected information at the full-sample
   estimates (the same for every resample: it does not depend on S), the second a Fisher
-  scoring step at the resample's own point (``expected_information_batch``), then BFGS,
+  scoring step at the resample's own point (``expected_information``), then BFGS,
   which converges superlinearly where Fisher scoring is only linear (model misfit).
 * FIML: the resample is the original rows weighted by how often each was drawn, so all
-  resamples share one row layout and the row-wise likelihood (``estimation._fiml_batch``)
+  resamples share one row layout and the row-wise likelihood (``engine.mvnorm_missing.fiml_objective``)
   is evaluated for the whole chunk at once; the full-sample observed information is the
   first metric, then BFGS.
 
@@ -39,9 +39,12 @@ import pandas as pd
 from scipy import stats
 
 from .errors import SemUpgradeError
-from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fiml_optimize, _positive_definite,
-                         _quasi_newton_batch, _rows, chain_gradient, expected_information_batch, implied_batch,
-                         ml_minimise, numerical_hessian)
+from .engine.derivatives import chain_gradient, expected_information, numerical_hessian
+from .engine.fit import Fit
+from .engine.implied import implied_batch
+from .engine.linalg import batch_cholesky, positive_definite
+from .engine.mvnorm_missing import fiml_objective, row_layout
+from .engine.optimize import fiml_minimise, ml_minimise, quasi_newton
 
 __all__ = ["BootstrapResult", "bootstrap", "percentile_ci", "bc_ci", "effect_paths"]
 
@@ -239,14 +242,14 @@ class _Job:
         self.ddof = 1 if fit.likelihood == "wishart" else 0
         st = self.st
         if fit.method == "fiml":
-            self.rows = _rows(x)
+            self.rows = row_layout(x)
             self.start = np.concatenate([fit.theta, fit.mean_hat])
             # The full-sample Hessian (observed information) serves every resample as its first
             # metric: the likelihood is a weighted sum over rows, the weights being resampling counts.
-            self.hessian = numerical_hessian(lambda par: _fiml_batch(st, self.rows, par)[1], self.start)
+            self.hessian = numerical_hessian(lambda par: fiml_objective(st, self.rows, par)[1], self.start)
         else:
             self.start = fit.theta
-            self.information = expected_information_batch(st, implied_batch(st, fit.theta[None]))[0]
+            self.information = expected_information(st, implied_batch(st, fit.theta[None]))[0]
 
     # ---------------- named effects
     def extra_meta(self):
@@ -299,7 +302,7 @@ class _Job:
 
             def evaluate(th, sel):
                 mats = implied_batch(st, th)
-                chol, pd_ok = _batch_cholesky(mats[-1])
+                chol, pd_ok = batch_cholesky(mats[-1])
                 F = np.full(len(th), np.inf)
                 g = np.full(th.shape, np.nan)
                 if pd_ok.any():
@@ -314,11 +317,11 @@ class _Job:
                 return F, g
 
             def information(th, sel):
-                return expected_information_batch(st, implied_batch(st, th))
+                return expected_information(st, implied_batch(st, th))
 
             # every resample starts at the full-sample estimates, where the expected information
             # (it does not depend on S) is the same for all
-            th, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (len(good), 1)), self.information,
+            th, _, conv, _ = quasi_newton(evaluate, np.tile(self.start, (len(good), 1)), self.information,
                                                  information=information, n_fisher=_FISHER_STEPS)
             theta[good[conv]], ok[good[conv]] = th[conv], True
         # Resamples the batch did not settle: the full optimiser, one by one (estimates only).
@@ -338,20 +341,20 @@ class _Job:
         w = np.stack([np.bincount(rows, minlength=n) for rows in idx]).astype(float)
 
         def evaluate(par, sel):
-            return _fiml_batch(st, self.rows, par, w[sel])
+            return fiml_objective(st, self.rows, par, w[sel])
 
         nb = len(idx)
-        par, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
+        par, _, conv, _ = quasi_newton(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
         theta = np.where(conv[:, None], par[:, :q], np.nan)
         ok = conv.copy()
         # Resamples the batch did not settle: Newton steps on their own observed information,
         # from where the batch stopped (the optimiser of fit_fiml, without EM or standard errors).
         for b in np.where(~ok & np.isfinite(par).all(axis=1))[0]:
-            rows = _rows(self.x[idx[b]])
-            hess = numerical_hessian(lambda z: _fiml_batch(st, rows, z)[1], par[b])
+            rows = row_layout(self.x[idx[b]])
+            hess = numerical_hessian(lambda z: fiml_objective(st, rows, z)[1], par[b])
             if not np.isfinite(hess).all():
                 continue
-            est, _, converged, _ = _fiml_optimize(st, rows, par[b], _positive_definite(hess))
+            est, _, converged, _ = fiml_minimise(st, rows, par[b], positive_definite(hess))
             if converged:
                 theta[b], ok[b] = est[:q], True
         return self._finish(theta, ok)
