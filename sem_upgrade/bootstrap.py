@@ -38,13 +38,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import SemUpgradeError
-from .engine.derivatives import chain_gradient, expected_information, numerical_hessian
+from .engine.derivatives import numerical_hessian
 from .engine.fit import Fit
-from .engine.implied import implied_batch
-from .engine.linalg import batch_cholesky, positive_definite
+from .engine.implied import implied
+from .engine.linalg import positive_definite
+from .engine.mvnorm import ml_information, ml_objective
 from .engine.mvnorm_missing import fiml_objective, row_layout
 from .engine.optimize import fiml_minimise, ml_minimise, quasi_newton
+from .engine.standardize import std_effect
+from .errors import SemUpgradeError
 
 __all__ = ["BootstrapResult", "bootstrap", "percentile_ci", "bc_ci", "effect_paths"]
 
@@ -249,7 +251,7 @@ class _Job:
             self.hessian = numerical_hessian(lambda par: fiml_objective(st, self.rows, par)[1], self.start)
         else:
             self.start = fit.theta
-            self.information = expected_information(st, implied_batch(st, fit.theta[None]))[0]
+            self.information = ml_information(st, fit.theta[None])[0]
 
     # ---------------- named effects
     def extra_meta(self):
@@ -266,21 +268,18 @@ class _Job:
     def extras(self, theta: np.ndarray) -> np.ndarray:
         """Indirect and total effects (raw and standardized) for a batch of parameter vectors."""
         st = self.st
-        B, L, P, T, C, M, phi, sigma = implied_batch(st, theta)
-        sd_in = np.sqrt(np.clip(np.diagonal(phi, axis1=1, axis2=2), 1e-300, None))
+        imp = implied(st, theta)
         out = []
-        table = st.table.set_index("index")
         for name, idx in self.chains.items():
             est = theta[:, idx].prod(axis=1)
-            std = np.ones(len(theta))
-            for k in idx:
-                r, c = int(table.loc[k, "row"]), int(table.loc[k, "col"])
-                std = std * theta[:, k] * sd_in[:, c] / sd_in[:, r]
-            out += [est, std]
+            # the standardized product telescopes: sd(first cause) / sd(last outcome)
+            first = st.table[st.table["index"] == idx[0]].iloc[0]
+            last = st.table[st.table["index"] == idx[-1]].iloc[0]
+            out += [est, std_effect(est, imp, int(first["col"]), int(last["row"]))]
         for a, b in self.totals:
             ia, ib = st.inner.index(a), st.inner.index(b)
-            tot = C[:, ib, ia] - (1.0 if ia == ib else 0.0)
-            out += [tot, tot * sd_in[:, ia] / sd_in[:, ib]]
+            tot = imp.C[:, ib, ia] - (1.0 if ia == ib else 0.0)
+            out += [tot, std_effect(tot, imp, ia, ib)]
         return np.column_stack(out) if out else np.zeros((len(theta), 0))
 
     # ---------------- solving a chunk of resamples
@@ -301,23 +300,10 @@ class _Job:
             S, logdet_s = S[good], logdet_s[good]
 
             def evaluate(th, sel):
-                mats = implied_batch(st, th)
-                chol, pd_ok = batch_cholesky(mats[-1])
-                F = np.full(len(th), np.inf)
-                g = np.full(th.shape, np.nan)
-                if pd_ok.any():
-                    sel = sel[pd_ok]
-                    if not pd_ok.all():
-                        mats, chol = [m[pd_ok] for m in mats], chol[pd_ok]
-                    Sk = S[sel]
-                    inv = np.linalg.inv(mats[-1])
-                    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-                    F[pd_ok] = logdet + (Sk * inv).sum(axis=(1, 2)) - logdet_s[sel] - S.shape[1]
-                    g[pd_ok] = chain_gradient(st, mats, inv - inv @ Sk @ inv)
-                return F, g
+                return ml_objective(st, th, S[sel], logdet_s[sel])
 
             def information(th, sel):
-                return expected_information(st, implied_batch(st, th))
+                return ml_information(st, th)
 
             # every resample starts at the full-sample estimates, where the expected information
             # (it does not depend on S) is the same for all
@@ -364,7 +350,7 @@ class _Job:
         inadmissible = np.zeros(len(theta), bool)
         if ok.any():
             extras[ok] = self.extras(theta[ok])
-            _, _, P, T, _, _, _, _ = implied_batch(self.st, theta[ok])
+            _, _, _, _, P, T, _, _ = implied(self.st, theta[ok])
             neg = (np.diagonal(P, axis1=1, axis2=2) < 0).any(axis=1) | (np.diagonal(T, axis1=1, axis2=2) < 0).any(axis=1)
             inadmissible[ok] = neg
         return theta, extras, ok, inadmissible

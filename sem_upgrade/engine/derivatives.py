@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .implied import implied
+from .implied import Implied, implied
 from .partable import MatrixId, ModelStructure
 
 __all__ = ["sigma_jacobian", "trace_products", "chain_gradient", "expected_information", "incidence",
@@ -13,7 +13,7 @@ __all__ = ["sigma_jacobian", "trace_products", "chain_gradient", "expected_infor
 
 def sigma_jacobian(st: ModelStructure, theta: np.ndarray) -> np.ndarray:
     """dSigma/dtheta_k for every free parameter, shape (q, p, p)."""
-    sigma, phi, (B, L, P, T, C, M) = implied(st, theta)
+    sigma, phi, B, L, P, T, C, M = implied(st, theta)
     p = sigma.shape[0]
     D = phi @ L.T  # = C Psi C' Lambda'
     q = st.n_free
@@ -50,14 +50,14 @@ def trace_products(A: np.ndarray) -> np.ndarray:
     return A.reshape(q, -1) @ A.transpose(0, 2, 1).reshape(q, -1).T
 
 
-def chain_gradient(st: ModelStructure, mats, W: np.ndarray) -> np.ndarray:
+def chain_gradient(st: ModelStructure, mats: Implied, W: np.ndarray) -> np.ndarray:
     """dF/dtheta (nb, q) from dF/dSigma = W (nb, p, p), W symmetric, for a batch.
 
     Matrix chain rule (Joreskog 1977; Neudecker & Satorra 1991):
     dF/dLambda = 2 W Lambda Phi, dF/dB = 2 M' W M Psi C', dF/dPsi = M' W M, dF/dTheta = W,
     with an off-diagonal element of the symmetric Psi and Theta counted twice.
     """
-    B, L, P, T, C, M, phi, sigma = mats
+    sigma, phi, B, L, P, T, C, M = mats
     mid, r, c = st.loc_matrix, st.loc_row, st.loc_col
     g_loc = np.empty((len(W), len(mid)))
     MWM = None
@@ -81,7 +81,7 @@ def chain_gradient(st: ModelStructure, mats, W: np.ndarray) -> np.ndarray:
     return g_loc if inc is None else g_loc @ inc
 
 
-def expected_information(st: ModelStructure, mats) -> np.ndarray:
+def expected_information(st: ModelStructure, mats: Implied) -> np.ndarray:
     """Expected information of F_ML, H_kl = tr(K dSigma_k K dSigma_l) (K = Sigma^-1), for a batch.
 
     Every dSigma_k is (c_k / 2)(U_k V_k' + V_k U_k') with c_k = 2 for Lambda, B and off-diagonal
@@ -89,7 +89,7 @@ def expected_information(st: ModelStructure, mats) -> np.ndarray:
     H_kl = c_k c_l / 2 * (Guv_kl Guv_lk + Guu_kl Gvv_kl), Guu = U K U', Guv = U K V', Gvv = V K V',
     three small Gram matrices instead of the (q, p, p) stack of dSigma.
     """
-    B, L, P, T, C, M, phi, sigma = mats
+    sigma, phi, B, L, P, T, C, M = mats
     nb, p = len(sigma), sigma.shape[1]
     mid, r, c = st.loc_matrix, st.loc_row, st.loc_col
     n_loc = len(mid)

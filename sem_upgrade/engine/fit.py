@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import SemUpgradeError
+from ..errors import ModelNotIdentifiedError, SemUpgradeError
 from .derivatives import numerical_hessian
 from .identification import check_rows, not_pd_message
 from .implied import implied
 from .linalg import chol_inv, positive_definite
-from .mvnorm import LOG2PI, ml_gradient_information
+from .mvnorm import LOG2PI, ml_gradient_information, normal_loglik
 from .mvnorm_missing import em_saturated, fiml_objective, row_layout
 from .optimize import fiml_minimise, ml_minimise
 from .partable import ModelStructure, build_structure
@@ -110,7 +110,7 @@ class Fit:
     def r2(self) -> dict[str, float]:
         """Squared multiple correlation of every endogenous variable (indicators and constructs)."""
         st = self.structure
-        sigma, phi, (B, L, P, T, C, M) = implied(st, self.theta)
+        sigma, phi, B, L, P, T, C, M = implied(st, self.theta)
         out = {}
         for i, v in enumerate(st.observed):
             if v not in st.inner:
@@ -186,18 +186,16 @@ def fit_covariance(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     npar = st.n_free
     df = p * (p + 1) // 2 - npar
     if df < 0:
-        raise SemUpgradeError(f"the model is not identified: it has {npar} free parameters but the "
+        raise ModelNotIdentifiedError(f"the model is not identified: it has {npar} free parameters but the "
                               f"{p} items give only {p * (p + 1) // 2} variances and covariances (df = {df})")
     theta, f, converged, iters, msg = ml_minimise(st, S, logdet_s, start, n)
     grad_info = ml_gradient_information(st, S)
     _, H = grad_info(theta)
     vcov, warn = invert_information(0.5 * n_eff * H, st, converged,
                                      info_at=lambda t: grad_info(t)[1], theta=theta)
-    sigma = implied(st, theta)[0]
-    inv, logdet = chol_inv(sigma) or (None, np.nan)
     # lavaan's log-likelihoods keep N and use the S the model was fitted to (divisor N - 1
     # under wishart), so only the chi-square scale changes with the convention.
-    logl = -0.5 * n * (p * LOG2PI + logdet + np.sum(S * inv)) if inv is not None else np.nan
+    logl = normal_loglik(implied(st, theta).sigma, S, n)
     logl_h1 = -0.5 * n * (p * LOG2PI + logdet_s + p)
     base = n_eff * (np.sum(np.log(np.diag(S))) - logdet_s)
     fit = Fit(structure=st, theta=theta, n=n, method=method, likelihood=likelihood, sample_cov=S,
@@ -233,7 +231,7 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     npar = q + p
     df = p * (p + 1) // 2 + p - npar
     if df < 0:
-        raise SemUpgradeError(f"the model is not identified: {npar} free parameters (with intercepts) "
+        raise ModelNotIdentifiedError(f"the model is not identified: {npar} free parameters (with intercepts) "
                               f"but only {p * (p + 1) // 2 + p} moments (df = {df})")
 
     def gradient(par):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .derivatives import chain_gradient, sigma_jacobian
-from .implied import implied, implied_batch
+from .implied import implied
 from .linalg import batch_cholesky, chol_inv
 from .mvnorm import LOG2PI
 from .partable import ModelStructure
@@ -115,8 +115,8 @@ def fiml_objective(st: ModelStructure, rows: RowLayout, par: np.ndarray, w: np.n
     """
     q = st.n_free
     nb = len(par)
-    mats = implied_batch(st, par[:, :q])
-    chol, ok = batch_cholesky(mats[-1])
+    mats = implied(st, par[:, :q])
+    chol, ok = batch_cholesky(mats.sigma)
     F = np.full(nb, np.inf)
     g = np.full(par.shape, np.nan)
     if not ok.any():
@@ -124,7 +124,7 @@ def fiml_objective(st: ModelStructure, rows: RowLayout, par: np.ndarray, w: np.n
     sub = np.where(ok)[0]
     m = len(sub)
     logdet = 2.0 * np.log(np.diagonal(chol[sub], axis1=1, axis2=2)).sum(axis=1)
-    K = np.linalg.inv(mats[-1][sub])
+    K = np.linalg.inv(mats.sigma[sub])
     K = 0.5 * (K + K.transpose(0, 2, 1))
     ww = np.ones((m, len(rows.x0))) if w is None else np.asarray(w, float)[sub]
     z = rows.mask[None] * (rows.x0[None] - par[sub, None, q:])
@@ -135,7 +135,7 @@ def fiml_objective(st: ModelStructure, rows: RowLayout, par: np.ndarray, w: np.n
     wr = ww[:, :, None] * r
     G = n_w[:, None, None] * K - K @ mid @ K - wr.transpose(0, 2, 1) @ r
     G = 0.5 * (G + G.transpose(0, 2, 1)) / n_w[:, None, None]
-    g[sub, :q] = chain_gradient(st, [a[sub] for a in mats], G)
+    g[sub, :q] = chain_gradient(st, mats.take(sub), G)
     g[sub, q:] = -2.0 * wr.sum(axis=1) / n_w[:, None]
     return F, g
 

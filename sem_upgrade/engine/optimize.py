@@ -8,45 +8,72 @@ first metric, and the fallbacks when a first attempt stalls.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..errors import SemUpgradeError
 from .derivatives import numerical_hessian
 from .linalg import positive_definite, safe_inverse
-from .mvnorm import ml_gradient, ml_gradient_information, ml_objective
+from .mvnorm import ml_information, ml_objective
 from .mvnorm_missing import RowLayout, fiml_objective
 from .partable import ModelStructure
 from .syntax import semopy_estimates
 
-__all__ = ["quasi_newton", "fisher_scoring", "ml_minimise", "fiml_minimise"]
+__all__ = ["Optimum", "quasi_newton", "ml_minimise", "fiml_minimise"]
 
-def quasi_newton(evaluate, theta: np.ndarray, hessian: np.ndarray, max_iter: int = 200,
-                        gtol: float = 1e-9, xtol: float = 1e-8, information=None, n_fisher: int = 0):
-    """Minimise many independent problems at once by quasi-Newton steps with step halving.
+class Optimum(NamedTuple):
+    """What :func:`quasi_newton` returns, one entry per problem."""
+
+    theta: np.ndarray  # (nb, k) where each problem stopped
+    F: np.ndarray  # (nb,) objective there (inf: no admissible start)
+    converged: np.ndarray  # (nb,) bool
+    iterations: np.ndarray  # (nb,) steps taken
+
+
+def quasi_newton(evaluate, theta: np.ndarray, hessian: np.ndarray | None = None, information=None,
+                 n_fisher: int = 0, fisher_until: float | None = None, max_iter: int = 200,
+                 gtol: float = 1e-9, xtol: float = 1e-8, ftol: float | None = None,
+                 gradient_first: bool = True, stall_gtol: float = 0.0) -> Optimum:
+    """Minimise one problem or many independent ones at once by quasi-Newton steps with step halving.
 
     ``evaluate(theta_sub, sel)`` -> (F, dF/dtheta) of the problems ``sel`` at the rows
-    ``theta_sub``; F is inf where the point is not admissible. ``hessian`` (nb, k, k), or (k, k)
-    shared by all, holds each problem's first Hessian approximation (positive definite), the
-    metric of the first step. Given ``information(theta_sub, sel)``, the next ``n_fisher`` steps are Fisher
-    scoring steps (the expected information at the current point), the safe metric far from
-    the optimum.
-    After that the inverse Hessians are updated by BFGS (Nocedal & Wright 2006, eq. 6.17),
-    which converges superlinearly where Fisher scoring is only linear (model misfit). A
-    problem has converged when max |g| < gtol or a full step is below xtol; one whose
-    objective cannot be decreased stops unconverged.
+    ``theta_sub``; F is inf where the point is not admissible.
 
-    Returns theta, F, converged, iterations (per problem).
+    The metric of the first step is ``hessian`` ((nb, k, k), or (k, k) shared by all), or
+    else the expected information ``information(theta_sub, sel)`` -> (m, k, k) at the start.
+    Fisher scoring (the information at the current point, the safe metric far from the
+    optimum) is used for the next ``n_fisher`` steps, or, given ``fisher_until``, for as long
+    as max |g| >= fisher_until (the step at which it falls below still uses it). After that
+    the inverse Hessians are updated by BFGS (Nocedal & Wright 2006, eq. 6.17), which
+    converges superlinearly where Fisher scoring is only linear (model misfit).
+
+    A step is accepted at the first of 40 halvings that does not increase F. A problem has
+    converged when, with ``gradient_first``, max |g| < gtol before a step; when a step
+    accepted is below ``xtol`` (max abs); or, given ``ftol``, when max |g| < gtol before a
+    step that changed F by less than ``ftol``. One whose objective cannot be decreased, or
+    that reaches ``max_iter`` steps, stops; it counts as converged when max |g| < stall_gtol.
+
+    Returns
+    -------
+    Optimum
+        theta, F, converged, iterations (per problem).
     """
     nb, k = theta.shape
-    theta = theta.copy()
+    theta = np.array(theta, float)
     F, G = evaluate(theta, np.arange(nb))
     active = np.isfinite(F)
     converged = np.zeros(nb, bool)
     iters = np.zeros(nb, int)
-    if hessian.ndim == 2:  # one matrix shared by every problem
-        hinv = np.tile(safe_inverse(hessian), (nb, 1, 1))
+    scoring = np.full(nb, fisher_until is not None)  # still on Fisher scoring (fisher_until)
+    if hessian is None:
+        hinv = np.zeros((nb, k, k))
+        if active.any() and fisher_until is None:  # else computed in the first iteration
+            hinv[active] = _metric(information(theta[active], np.where(active)[0]))
+    elif hessian.ndim == 2:  # one matrix shared by every problem
+        hinv = np.tile(_metric(hessian), (nb, 1, 1))
     else:
-        hinv = safe_inverse(hessian)
+        hinv = _metric(hessian)
     g_prev = np.zeros((nb, k))
     th_prev = theta.copy()
     for it in range(max_iter):
@@ -54,14 +81,20 @@ def quasi_newton(evaluate, theta: np.ndarray, hessian: np.ndarray, max_iter: int
         if not len(a):
             break
         g = G[a]
-        if 0 < it <= n_fisher:
-            hinv[a] = safe_inverse(information(theta[a], a))
-        elif it > 0:
-            s, y = theta[a] - th_prev[a], g - g_prev[a]
+        fisher = np.full(len(a), 0 < it <= n_fisher) | scoring[a]
+        if it > 0 or hessian is None:
+            f_idx = a[fisher]
+            if len(f_idx) and (it > 0 or fisher_until is not None):  # the first metric, or a scoring step
+                hinv[f_idx] = _metric(information(theta[f_idx], f_idx))
+            if fisher_until is not None:
+                scoring[a[np.max(np.abs(g), axis=1) < fisher_until]] = False
+        if it > 0 and not fisher.all():
+            b = np.where(~fisher)[0]
+            s, y = theta[a[b]] - th_prev[a[b]], g[b] - g_prev[a[b]]
             ys = np.einsum("bi,bi->b", y, s)
             upd = ys > 1e-12 * np.linalg.norm(y, axis=1) * np.linalg.norm(s, axis=1)
             if upd.any():
-                u = a[upd]
+                u = a[b[upd]]
                 s, y, rho = s[upd], y[upd], 1.0 / ys[upd]
                 whole = len(u) == nb  # every problem at once: work in place, no copies
                 h_u = hinv if whole else hinv[u]
@@ -76,11 +109,12 @@ def quasi_newton(evaluate, theta: np.ndarray, hessian: np.ndarray, max_iter: int
                 if not whole:
                     hinv[u] = h_u
         g_prev[a], th_prev[a] = g, theta[a]
-        done = np.max(np.abs(g), axis=1) < gtol
-        converged[a[done]] = True
-        a, g = a[~done], g[~done]
-        if not len(a):
-            break
+        small_g = np.max(np.abs(g), axis=1) < gtol
+        if gradient_first:
+            converged[a[small_g]] = True
+            a, g, small_g = a[~small_g], g[~small_g], small_g[~small_g]
+            if not len(a):
+                break
         iters[a] += 1
         step = -((hinv if len(a) == nb else hinv[a]) @ g[:, :, None])[:, :, 0]
         alpha = np.ones(len(a))
@@ -91,63 +125,28 @@ def quasi_newton(evaluate, theta: np.ndarray, hessian: np.ndarray, max_iter: int
             Fc, Gc = evaluate(cand, a[idx])
             good = np.isfinite(Fc) & (Fc <= F[a[idx]] + 1e-14 * np.abs(F[a[idx]]))
             hit = idx[good]
+            done = np.max(np.abs(alpha[hit, None] * step[hit]), axis=1) < xtol
+            if ftol is not None:
+                done |= small_g[hit] & (np.abs(F[a[hit]] - Fc[good]) < ftol)
             theta[a[hit]], F[a[hit]], G[a[hit]] = cand[good], Fc[good], Gc[good]
-            tiny = np.max(np.abs(alpha[hit, None] * step[hit]), axis=1) < xtol
-            converged[a[hit[tiny]]] = True
+            converged[a[hit[done]]] = True
             pending[hit] = False
             alpha[pending] *= 0.5
             if not pending.any():
                 break
-        active[a[pending]] = False  # no decrease along the step: stop here, unconverged
-    return theta, F, converged, iters
+        # no decrease along the step: stop here
+        stuck = a[pending]
+        active[stuck] = False
+        converged[stuck] = np.max(np.abs(G[stuck]), axis=1) < stall_gtol
+    left = active & ~converged & (iters >= max_iter)
+    converged[left] = np.max(np.abs(G[left]), axis=1) < stall_gtol
+    return Optimum(theta, F, converged, iters)
 
 
-def fisher_scoring(objective, grad_info, theta0, max_iter=500, tol=1e-9, grad=None):
-    """Fisher scoring with step halving, then BFGS updates near the optimum.
-
-    ``grad_info(theta)`` -> (gradient, expected information); ``grad(theta)`` -> gradient
-    alone (defaults to the first part of grad_info). Far from the optimum the expected
-    information is a safe positive-definite metric; near it (max |g| < 1e-4) BFGS updates of
-    that matrix take over, because Fisher scoring converges only linearly when the model
-    misfits, while quasi-Newton steps converge superlinearly.
-    """
-    grad = grad or (lambda z: grad_info(z)[0])
-    theta = theta0.copy()
-    f = objective(theta)
-    if not np.isfinite(f):
-        return theta, f, False, 0, "the starting values give a non-positive-definite implied matrix"
-    B = g_prev = th_prev = None
-    for it in range(1, max_iter + 1):
-        if B is None:
-            g, H = grad_info(theta)
-            if np.max(np.abs(g)) < 1e-4:
-                B = H
-        else:
-            g = grad(theta)
-            s_vec, y_vec = theta - th_prev, g - g_prev
-            ys, Bs = y_vec @ s_vec, B @ s_vec
-            if ys > 1e-12 * np.linalg.norm(y_vec) * np.linalg.norm(s_vec) and s_vec @ Bs > 0:
-                B = B + np.outer(y_vec, y_vec) / ys - np.outer(Bs, Bs) / (s_vec @ Bs)
-            H = B
-        g_prev, th_prev = g, theta
-        try:
-            step = -np.linalg.solve(H + 1e-12 * np.eye(len(g)), g)
-        except np.linalg.LinAlgError:
-            step = -np.linalg.lstsq(H, g, rcond=None)[0]
-        alpha = 1.0
-        for _ in range(40):
-            cand = theta + alpha * step
-            fc = objective(cand)
-            if np.isfinite(fc) and fc <= f + 1e-14 * abs(f):
-                break
-            alpha *= 0.5
-        else:
-            return theta, f, bool(np.max(np.abs(g)) < 1e-6), it, "line search failed"
-        theta, f_old, f = cand, f, fc
-        if np.max(np.abs(alpha * step)) < tol or (np.max(np.abs(g)) < tol and abs(f_old - f) < 1e-15):
-            return theta, f, True, it, "converged"
-    g = grad(theta)
-    return theta, f, bool(np.max(np.abs(g)) < 1e-6), max_iter, "iteration limit reached"
+def _metric(h: np.ndarray) -> np.ndarray:
+    """Inverse of a Hessian approximation, with a ridge of 1e-12 so that a singular information
+    matrix (a model not identified) still gives a usable first step."""
+    return safe_inverse(h + 1e-12 * np.eye(h.shape[-1]))
 
 
 def ml_minimise(st, S, logdet_s, start=None, n=None):
@@ -159,20 +158,41 @@ def ml_minimise(st, S, logdet_s, start=None, n=None):
     (theta, F, converged, iterations, message); raises SemUpgradeError when no start gives a
     positive-definite implied matrix.
     """
-    objective = lambda th: ml_objective(st, th, S, logdet_s)  # noqa: E731
-    grad_info = ml_gradient_information(st, S)
-    grad = ml_gradient(st, S)
-    result = fisher_scoring(objective, grad_info, st.start if start is None else start, grad=grad)
+    result = _ml_attempt(st, S, logdet_s, st.start if start is None else start)
     if not result[2] and start is None:
         theta1 = semopy_estimates(st, S, n)
         if theta1 is not None:
-            second = fisher_scoring(objective, grad_info, theta1, grad=grad)
+            second = _ml_attempt(st, S, logdet_s, theta1)
             if second[2] or (np.isfinite(second[1]) and not second[1] > result[1]):  # keep the better attempt
                 result = second
     if not np.isfinite(result[1]):
         raise SemUpgradeError("the model could not be fitted: no starting values give a positive-definite "
                               "model-implied covariance matrix")
     return result
+
+
+def _ml_attempt(st, S, logdet_s, theta0, max_iter=500):
+    """Fisher scoring until max |g| < 1e-4, then BFGS, to a step below 1e-9 (or max |g| < 1e-9
+    with F unchanged); a stop short of that still counts as converged when max |g| < 1e-6."""
+    def evaluate(th, sel):
+        return ml_objective(st, th, S, logdet_s)
+
+    def information(th, sel):
+        return ml_information(st, th)
+
+    opt = quasi_newton(evaluate, np.asarray(theta0, float)[None], information=information, fisher_until=1e-4,
+                       max_iter=max_iter, gtol=1e-9, xtol=1e-9, ftol=1e-15, gradient_first=False,
+                       stall_gtol=1e-6)
+    f, it = float(opt.F[0]), int(opt.iterations[0])
+    if not np.isfinite(f):
+        msg = "the starting values give a non-positive-definite implied matrix"
+    elif it >= max_iter:
+        msg = "iteration limit reached"
+    elif opt.converged[0]:
+        msg = "converged"
+    else:
+        msg = "line search failed"
+    return opt.theta[0], f, bool(opt.converged[0]), it, msg
 
 
 def fiml_minimise(st: ModelStructure, rows: RowLayout, start: np.ndarray, hess: np.ndarray):

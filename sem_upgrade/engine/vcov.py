@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import SemUpgradeError
+from ..errors import ModelNotIdentifiedError
 from .identification import identified_elsewhere
 from .partable import ModelStructure
 
@@ -43,7 +43,7 @@ def invert_information(info, st, converged=True, info_at=None, theta=None):
                           f"information matrix is singular (the parameters involved: {', '.join(names)}): "
                           "empirical under-identification (e.g. a factor variance near zero, or a two-item "
                           "factor uncorrelated with the others)"]
-        raise SemUpgradeError("the model is not identified: the information matrix is singular; "
+        raise ModelNotIdentifiedError("the model is not identified: the information matrix is singular; "
                               f"the parameters involved: {', '.join(names)}")
     return np.linalg.inv(info), warn
 
