@@ -198,7 +198,7 @@ def write_diagram(res, folder, lang: str = "en") -> list:
         return []
     top, bottom, width = lay["top"], lay["bottom"], lay["width"]
     written = []
-    cjk = any(any("\u3000" <= ch <= "\u9fff" for ch in "".join(n["lines"]) + lay["note"]) for n in lay["nodes"].values())
+    cjk = any(any("\u3000" <= ch <= "\u9fff" for ch in n["code"] + "".join(n["lines"]) + lay["note"]) for n in lay["nodes"].values())
     with figure_context(cjk) as (new_figure, cjk_ok):
         fig = new_figure(figsize=(width / 100, (bottom - top) / 100))
         ax = fig.add_axes((0, 0, 1, 1))

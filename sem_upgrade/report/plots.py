@@ -80,7 +80,9 @@ def plots(res, lang: str = "en") -> dict[str, str]:
     load = pd.DataFrame(d["loadings"])
     w = words(lang)
     out = {}
-    cjk = lang == "zh" or any(CJK.search(construct_label(d, c, lang)) for c in cons)
+    # a CJK font only when some text needs it (construct names, items, labels): embedding one is slow
+    cjk = lang == "zh" or bool(CJK.search(" ".join(
+        [c + " " + construct_label(d, c, lang) for c in cons] + [str(i) for i in load["item"]])))
 
     def label(c, cjk_ok):
         lab = construct_label(d, c, lang)
@@ -115,7 +117,7 @@ def plots(res, lang: str = "en") -> dict[str, str]:
             ax.set_yticks(range(len(m)), [str(c) for c in m.index], fontsize=6)
             fig.colorbar(im, ax=ax, shrink=0.8)
             return fig
-        out["residuals"] = _svg(heat, False)
+        out["residuals"] = _svg(heat, cjk)
     boot = getattr(res, "bootstrap", None)
     ind = d.get("indirect") or []
     if boot is not None and ind:
@@ -131,5 +133,5 @@ def plots(res, lang: str = "en") -> dict[str, str]:
                 ax.axvline(0, color="#000", lw=0.8)
                 ax.set_title(f"{row['name']}: {' → '.join(row['chain'])}", fontsize=8)
             return fig
-        out["bootstrap"] = _svg(hist, False)
+        out["bootstrap"] = _svg(hist, cjk)
     return out
