@@ -114,6 +114,8 @@ def _add_power(sub) -> None:
     w.add_argument("--bootstrap", type=int, default=1000, metavar="B",
                    help="resamples per replication with --indirect bootstrap (default 1000)")
     w.add_argument("--scheduler", help="address of a running Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
+    w.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to try to reach --scheduler before giving up (default 10)")
     w.add_argument("--workers", type=int, default=None, metavar="K",
                    help="worker processes of the local cluster (default: one per core; 0: no cluster, this process)")
     w.add_argument("--resume", action="store_true", help="keep the tasks already finished in OUTDIR; run only the rest")
@@ -208,7 +210,7 @@ def _power(args) -> int:
     res = power(args.questionnaire, n=args.n, replications=args.replications, target=args.target, alpha=args.alpha,
                 seed=args.seed, missing_rate=args.missing_rate, estimator=args.estimator, indirect=args.indirect,
                 bootstrap=args.bootstrap, scheduler=args.scheduler, workers=args.workers, resume=args.resume,
-                outdir=args.outdir, progress=False if args.quiet else None)
+                outdir=args.outdir, progress=False if args.quiet else None, connect_timeout=args.connect_timeout)
     print(f"power study: {res.replications} replications at N = {', '.join(map(str, res.grid))} "
           f"({res.settings['seconds']:.1f} s)")
     for h in res.hypotheses:

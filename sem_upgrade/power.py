@@ -200,11 +200,70 @@ def _std_paths(st: ModelStructure, theta: np.ndarray, params) -> np.ndarray:
     return out
 
 
+def _canonical(st: ModelStructure) -> ModelStructure:
+    """The same structure with its variables (by name) and free parameters (by op, lhs, rhs) in
+    a fixed order.
+
+    semopy orders variables and parameters through hash-ordered sets, so two processes can lay
+    out the matrices and the parameter vector differently; the arithmetic then differs in the
+    last bits. A fixed order gives every process, and a resumed run, the same bits.
+    """
+    import dataclasses
+
+    obs, inner = sorted(st.observed), sorted(st.inner)
+    po = np.array([obs.index(v) for v in st.observed])
+    pi = np.array([inner.index(v) for v in st.inner])
+    perm = {0: (pi, pi), 1: (po, pi), 2: (pi, pi), 3: (po, po)}  # B, Lambda, Psi, Theta
+    base = []
+    for mid, m in enumerate(st.base):
+        rows, cols = perm[mid]
+        out = np.zeros_like(m)
+        out[np.ix_(rows, cols)] = m
+        base.append(out)
+    loc_row, loc_col = st.loc_row.copy(), st.loc_col.copy()
+    for mid, (rows, cols) in perm.items():
+        sel = st.loc_matrix == mid
+        loc_row[sel], loc_col[sel] = rows[st.loc_row[sel]], cols[st.loc_col[sel]]
+    table = st.table.copy()
+    for mid, (rows, cols) in perm.items():
+        sel = table["matrix"] == mid
+        table.loc[sel, "row"] = rows[table.loc[sel, "row"].to_numpy()]
+        table.loc[sel, "col"] = cols[table.loc[sel, "col"].to_numpy()]
+    # a covariance sits in the lower triangle of Psi or Theta
+    sym = (st.loc_matrix == 2) | (st.loc_matrix == 3)
+    loc_row[sym], loc_col[sym] = np.maximum(loc_row[sym], loc_col[sym]), np.minimum(loc_row[sym], loc_col[sym])
+    sym = table["matrix"].isin([2, 3]).to_numpy()
+    r, c = table["row"].to_numpy().copy(), table["col"].to_numpy().copy()
+    table["row"], table["col"] = np.where(sym, np.maximum(r, c), r), np.where(sym, np.minimum(r, c), c)
+    # free parameters numbered by (op, lhs, rhs), locations sorted by them
+    table = table.sort_values(["op", "lhs", "rhs"], kind="stable").reset_index(drop=True)
+    free = table.loc[table["free"], "index"].to_numpy()
+    new_index = np.empty(st.n_free, int)
+    new_index[free] = np.arange(len(free))
+    table.loc[table["free"], "index"] = new_index[free]
+    loc_param = new_index[st.loc_param]
+    order = np.argsort(loc_param, kind="stable")
+    start = np.empty(st.n_free)
+    start[new_index] = st.start
+    return dataclasses.replace(st, observed=obs, inner=inner, latent=[v for v in inner if v in st.latent],
+                               base=base, loc_matrix=st.loc_matrix[order], loc_row=loc_row[order],
+                               loc_col=loc_col[order], loc_param=loc_param[order], table=table, start=start)
+
+
 def _population_fit(st: ModelStructure, sigma: np.ndarray, where: str) -> np.ndarray:
+    """The analysis model fitted to the population covariance matrix: every replication's start.
+
+    Identical bits in every process: semopy's starting values vary in their last bits from one
+    process to another (its parameters are gathered through hash-ordered sets), so they are
+    rounded to 6 decimals, and the fit runs on one BLAS thread.
+    """
+    from threadpoolctl import threadpool_limits
+
     sign, logdet = np.linalg.slogdet(sigma)
     if sign <= 0:
         raise SemUpgradeError(f"{where}: the population covariance matrix of the items is not positive definite")
-    theta, _, converged, _, _ = ml_minimise(st, sigma, logdet, None, 1000)
+    with threadpool_limits(1):
+        theta, _, converged, _, _ = ml_minimise(st, sigma, logdet, np.round(st.start, 6), 1000)
     if not converged:
         raise SemUpgradeError(f"{where}: the analysis model could not be fitted to the population covariance matrix")
     return theta
@@ -290,7 +349,7 @@ def questionnaire_design(q, alpha: float = 0.05, indirect: str = "montecarlo", b
     # semopy's starting values come from a fixed large draw (seed 0): they only start the
     # population fit, whose optimum does not depend on them
     start_data = pd.DataFrame(_LikertDrawer(pop, arrays, 0.0)(2000, np.random.default_rng(0)), columns=q.items)
-    st = build_structure(q.structural_syntax(), start_data)
+    st = _canonical(build_structure(q.structural_syntax(), start_data))
     theta_pop = _population_fit(st, sigma[np.ix_(*[[q.items.index(v) for v in st.observed]] * 2)],
                                 f"{q.source}: population")
     order = [q.items.index(v) for v in st.observed]
@@ -327,13 +386,14 @@ def normal_design(syntax: str, sigma, names: list[str], hypotheses, alpha: float
     sigma = np.asarray(sigma, float)
     rng = np.random.default_rng(0)
     start_data = pd.DataFrame(rng.multivariate_normal(np.zeros(len(names)), sigma, size=2000), columns=names)
-    st = build_structure(syntax, start_data)
+    st = _canonical(build_structure(syntax, start_data))
     order = [names.index(v) for v in st.observed]
     sub = sigma[np.ix_(order, order)]
     theta_pop = _population_fit(st, sub, "population")
     std = {h.id: float(np.prod(_std_paths(st, theta_pop[None], [
         _path_index(st, a, b, f"hypothesis {h.id}") for a, b in zip(h.chain, h.chain[1:])])[0])) for h in hypotheses}
-    hyps = _hypotheses(st, hypotheses, lambda h: std[h.id], theta_pop, "model")
+    # a zero effect fitted to sigma comes out as round-off (1e-19): it is zero
+    hyps = _hypotheses(st, hypotheses, lambda h: std[h.id] if abs(std[h.id]) > 1e-9 else 0.0, theta_pop, "model")
     fingerprint = _hash([syntax, sub.tolist(), list(st.observed), [(h.id, h.kind, tuple(h.chain), h.sign) for h in hypotheses]])
     return Design(structure=st, draw=_NormalDrawer(sub, missing_rate), theta_pop=theta_pop, hypotheses=hyps,
                   alpha=alpha, indirect=indirect, bootstrap=int(bootstrap), missing_rate=missing_rate,
@@ -821,7 +881,8 @@ def power(questionnaire=None, n="100:400:50", replications: int = 1000, *, targe
           alpha: float = 0.05, seed: int = 2012, missing_rate: float = 0.0, estimator: str = "ml",
           indirect: str = "montecarlo", bootstrap: int = 1000, scheduler: str | None = None,
           workers: int | None = None, resume: bool = False, outdir: str | Path | None = None,
-          progress: bool | None = None, formats=("json", "png", "html", "md")) -> PowerResult:
+          progress: bool | None = None, formats=("json", "png", "html", "md"),
+          connect_timeout: float = _CONNECT_TIMEOUT) -> PowerResult:
     """Sample-size planning: Monte Carlo power of every hypothesis of a questionnaire.
 
     Draws ``replications`` surveys of each N of the grid ``n`` from the questionnaire's
@@ -850,7 +911,8 @@ def power(questionnaire=None, n="100:400:50", replications: int = 1000, *, targe
     design = questionnaire_design(q, alpha=alpha, indirect=indirect, bootstrap=bootstrap,
                                   missing_rate=missing_rate, estimator=estimator)
     res = monte_carlo_power(design, n, replications, seed=seed, target=target, scheduler=scheduler,
-                            workers=workers, resume=resume, outdir=outdir, progress=progress)
+                            workers=workers, resume=resume, outdir=outdir, progress=progress,
+                            connect_timeout=connect_timeout)
     res.settings["questionnaire"] = str(q.source)
     if outdir is not None:
         from .power_report import write_power_reports
