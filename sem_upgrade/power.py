@@ -57,8 +57,16 @@ import pandas as pd
 from scipy import integrate, stats
 
 from .errors import SemUpgradeError
-from .estimation import (ModelStructure, _batch_cholesky, _quasi_newton_batch, build_structure, chain_gradient,
-                         expected_information_batch, implied_batch, ml_minimise)
+from .estimation import (
+    ModelStructure,
+    _batch_cholesky,
+    _quasi_newton_batch,
+    build_structure,
+    chain_gradient,
+    expected_information_batch,
+    implied_batch,
+    ml_minimise,
+)
 
 __all__ = ["power", "monte_carlo_power", "PowerResult", "Design", "questionnaire_design", "normal_design",
            "rmsea_power", "rmsea_sample_size", "parse_grid"]

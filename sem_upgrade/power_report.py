@@ -57,10 +57,11 @@ def _answer(res) -> str:
 def power_markdown(res, title: str = "") -> str:
     """The Markdown summary of a power study."""
     s = res.settings
-    lines = [f"# Sample-size planning: Monte Carlo power{': ' + title if title else ''}", "",
-             f"{res.replications} replications at each N of {', '.join(map(str, res.grid))}; seed {res.seed}; "
+    setup = (f"{res.replications} replications at each N of {', '.join(map(str, res.grid))}; seed {res.seed}; "
              f"alpha {s.get('alpha')}; indirect effects by the {s.get('indirect')} interval; "
-             f"missing rate {s.get('missing_rate')}; estimator {s.get('estimator')}.", "", _answer(res), ""]
+             f"missing rate {s.get('missing_rate')}; estimator {s.get('estimator')}.")
+    lines = [f"# Sample-size planning: Monte Carlo power{': ' + title if title else ''}", "", setup, "",
+             _answer(res), ""]
     summary = [{"id": h["id"], "effect": h["effect"], "kind": h["kind"], "truth": h["truth"],
                 "min_n": h["min_n"] if h["min_n"] is not None else ("—" if h["truth"] == 0 else "not reached")}
                for h in res.hypotheses]
@@ -68,12 +69,14 @@ def power_markdown(res, title: str = "") -> str:
               markdown_table(summary, [("id", "hypothesis"), ("effect", "effect"), ("kind", "kind"),
                                        ("truth", "true std. effect"), ("min_n", "smallest N")]), ""]
     for h in res.hypotheses:
-        lines += [f"## {h['id']}: {h['effect']} ({h['kind']}; true std. effect {fmt_number(h['truth'])}; "
-                  f"rate = {_what(h)})", "", markdown_table(_rows(h), _COLUMNS), ""]
+        head = (f"## {h['id']}: {h['effect']} ({h['kind']}; true std. effect {fmt_number(h['truth'])}; "
+                f"rate = {_what(h)})")
+        lines += [head, "", markdown_table(_rows(h), _COLUMNS), ""]
     rp = res.rmsea_power
-    lines += ["## Analytic RMSEA power (MacCallum, Browne & Sugawara 1996)", "",
-              f"df = {rp['df']}; close fit: H0 RMSEA = .05 against .08; not-close fit: H0 RMSEA = .05 against .01. "
-              f"N for power {s.get('target')}: close fit {rp['n_close']}, not-close fit {rp['n_not_close']}.", "",
+    rmsea_text = (f"df = {rp['df']}; close fit: H0 RMSEA = .05 against .08; not-close fit: H0 RMSEA = .05 "
+                  f"against .01. N for power {s.get('target')}: close fit {rp['n_close']}, not-close fit "
+                  f"{rp['n_not_close']}.")
+    lines += ["## Analytic RMSEA power (MacCallum, Browne & Sugawara 1996)", "", rmsea_text, "",
               markdown_table(rp["by_n"], [("n", "N"), ("power_close", "power (close fit)"),
                                           ("power_not_close", "power (not-close fit)")]), ""]
     return "\n".join(lines)

@@ -28,8 +28,18 @@ from sem_upgrade.cli import main
 from sem_upgrade.errors import SemUpgradeError
 from sem_upgrade.estimation import fit_model
 from sem_upgrade.pipeline import bundled_paths
-from sem_upgrade.power import (_bvn_upper, _likert_covariance, _replication_seed, monte_carlo_power, normal_design,
-                               power, questionnaire_design, rmsea_power, rmsea_sample_size, run_task)
+from sem_upgrade.power import (
+    _bvn_upper,
+    _likert_covariance,
+    _replication_seed,
+    monte_carlo_power,
+    normal_design,
+    power,
+    questionnaire_design,
+    rmsea_power,
+    rmsea_sample_size,
+    run_task,
+)
 from sem_upgrade.questionnaire import Hypothesis, load_questionnaire
 from sem_upgrade.simulate import item_arrays, population_model
 
