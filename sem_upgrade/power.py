@@ -856,7 +856,11 @@ def monte_carlo_power(design: Design, grid, replications: int, seed: int = 2012,
         per_n[n] += len(results[(n, start)]["ok"])
     bar.update(sum(per_n.values()))
 
+    first = []  # when the first task came back: the cost of starting the cluster shows here
+
     def on_done(n, reps, res):
+        if not first:
+            first.append(time.perf_counter() - t0)
         results[(n, reps.start)] = res
         if store is not None:
             store.save(n, reps, res)
@@ -879,6 +883,7 @@ def monte_carlo_power(design: Design, grid, replications: int, seed: int = 2012,
                 "missing_rate": design.missing_rate, "estimator": design.estimator, "model": design.label,
                 "n_free": npar, "tasks_resumed": len(results) - len(todo) if resume else 0,
                 "tasks_run": len(todo), "seconds": time.perf_counter() - t0,
+                "seconds_to_first_task": first[0] if first else None,
                 "versions": {"sem_upgrade": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__}}
     return PowerResult(grid=grid, replications=int(replications), seed=int(seed), hypotheses=hyps,
                        min_n_all=min_all, rmsea_power=_rmsea_summary(design.df, grid, target, design.alpha),

@@ -129,19 +129,23 @@ def power_curve_png(res, path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for h in res.hypotheses:
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
+    colors = plt.get_cmap("tab20").colors  # distinct colours for up to 20 hypotheses
+    for k, h in enumerate(res.hypotheses):
         ns = [r["n"] for r in h["by_n"] if r["rate"] is not None]
         rates = [r["rate"] for r in h["by_n"] if r["rate"] is not None]
         style = "-" if h["truth"] != 0 else ":"
-        ax.plot(ns, rates, style, marker="o", ms=3, label=f"{h['id']} {h['effect']}")
+        ax.plot(ns, rates, style, marker="os^"[k // 20 % 3], ms=3, color=colors[k % 20],
+                label=f"{h['id']} {h['effect']}")
     target = res.settings.get("target", 0.8)
     ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:.2f}")
     ax.axhline(res.settings.get("alpha", 0.05), color="grey", ls=":", lw=1, label="alpha")
     ax.set_xlabel("N (respondents)")
     ax.set_ylabel("power (dotted: type-I error rate)")
     ax.set_ylim(0, 1.02)
-    ax.set_title(f"Monte Carlo power{': ' + title if title else ''}", fontsize=10)
+    ax.set_title(textwrap.fill(f"Monte Carlo power{': ' + title if title else ''}", 90), fontsize=9)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     ax.grid(alpha=0.3)
     fig.tight_layout()
