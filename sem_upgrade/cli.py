@@ -108,7 +108,9 @@ def _add_power(sub) -> None:
     w.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
     w.add_argument("--missing-rate", type=float, default=0.0, help="share of item cells blanked at random "
                    "(incomplete rows are analysed listwise)")
-    w.add_argument("--estimator", default="ml", help="estimator (ml)")
+    w.add_argument("--estimator", default="ml", choices=["ml", "fiml"],
+                   help="ml (default; with --missing-rate, incomplete rows dropped listwise) or fiml "
+                   "(full-information ML, one replication at a time: slower)")
     w.add_argument("--indirect", choices=["montecarlo", "bootstrap"], default="montecarlo",
                    help="how indirect hypotheses are judged: Monte Carlo CI (default) or a bootstrap per replication")
     w.add_argument("--bootstrap", type=int, default=1000, metavar="B",

@@ -14,7 +14,10 @@ analysis would judge it:
 The rate is the power where the true effect is non-zero, and the type-I error rate (the
 test rejects, whatever the sign) where it is zero. Rates count the replications whose fit
 converged with standard errors; inadmissible solutions (a negative variance) are counted and
-kept, as the bootstrap does. The Monte Carlo interval of a rate is Clopper-Pearson's.
+kept, as the bootstrap does. The Monte Carlo interval of a rate is Clopper-Pearson's. With
+missing cells, ``estimator="ml"`` drops incomplete rows (listwise) and ``"fiml"`` fits
+full-information ML to each replication (the optimiser of ``estimation.fit_fiml``, observed
+information standard errors), one replication at a time.
 
 Truth. ``truth`` is the standardized effect stated by the population model; ``mean_estimate``
 is the mean standardized estimate and ``bias`` their difference. Coverage is the share of
@@ -57,16 +60,9 @@ import pandas as pd
 from scipy import integrate, stats
 
 from .errors import SemUpgradeError
-from .estimation import (
-    ModelStructure,
-    _batch_cholesky,
-    _quasi_newton_batch,
-    build_structure,
-    chain_gradient,
-    expected_information_batch,
-    implied_batch,
-    ml_minimise,
-)
+from .estimation import (ModelStructure, _batch_cholesky, _fiml_batch, _fiml_optimize, _positive_definite,
+                         _quasi_newton_batch, _rows, build_structure, chain_gradient, expected_information_batch,
+                         implied_batch, ml_minimise, numerical_hessian)
 
 __all__ = ["power", "monte_carlo_power", "PowerResult", "Design", "questionnaire_design", "normal_design",
            "rmsea_power", "rmsea_sample_size", "parse_grid"]
@@ -174,6 +170,7 @@ class Design:
     draw: object  # callable (n, rng) -> (n, p) array, NaN where missing
     theta_pop: np.ndarray  # the analysis model fitted to the population covariance matrix
     hypotheses: list[_Hyp]
+    mean_pop: np.ndarray | None = None  # population item means (the FIML start)
     alpha: float = 0.05
     indirect: str = "montecarlo"
     bootstrap: int = 1000
@@ -334,9 +331,9 @@ def _check_options(alpha, indirect, bootstrap, missing_rate, estimator):
         raise SemUpgradeError(f"--bootstrap: a bootstrap inside each replication needs at least 2 resamples, got {bootstrap}")
     if not 0 <= missing_rate < 1:
         raise SemUpgradeError(f"--missing-rate: must be in [0, 1), got {missing_rate}")
-    if estimator != "ml":
+    if estimator not in ("ml", "fiml"):
         raise SemUpgradeError(f"--estimator: '{estimator}' is not available for power studies (ml: maximum "
-                              "likelihood, incomplete replications analysed listwise)")
+                              "likelihood, incomplete rows dropped listwise; fiml: full-information ML)")
 
 
 def questionnaire_design(q, alpha: float = 0.05, indirect: str = "montecarlo", bootstrap: int = 1000,
@@ -367,9 +364,11 @@ def questionnaire_design(q, alpha: float = 0.05, indirect: str = "montecarlo", b
     hyps = _hypotheses(st, q.hypotheses, lambda h: pop.indirect(h.chain), theta_pop, q.source)
     fingerprint = _hash([q.structural_syntax(), sorted(pop.loadings.items()), sorted(map(str, pop.paths.items())),
                          pop.phi.tolist(), pop.thresholds.tolist(), [(h.id, h.kind, h.chain, h.sign) for h in q.hypotheses]])
+    # E x = min + sum_i P(y* > tau_i)
+    mean_pop = np.full(len(order), arrays[2] + float(stats.norm.sf(pop.thresholds).sum()))
     return Design(structure=st, draw=draw, theta_pop=theta_pop, hypotheses=hyps, alpha=alpha, indirect=indirect,
                   bootstrap=int(bootstrap), missing_rate=missing_rate, estimator=estimator, label=q.name,
-                  fingerprint=fingerprint)
+                  fingerprint=fingerprint, mean_pop=mean_pop)
 
 
 class _Reordered:
@@ -383,14 +382,15 @@ class _Reordered:
 
 
 def normal_design(syntax: str, sigma, names: list[str], hypotheses, alpha: float = 0.05,
-                  indirect: str = "montecarlo", bootstrap: int = 1000, missing_rate: float = 0.0) -> Design:
+                  indirect: str = "montecarlo", bootstrap: int = 1000, missing_rate: float = 0.0,
+                  estimator: str = "ml") -> Design:
     """A design with multivariate normal observed variables of population covariance ``sigma``.
 
     ``hypotheses``: objects with ``id, kind ("path" or "indirect"), chain, sign`` (such as
     :class:`sem_upgrade.questionnaire.Hypothesis`). The truth of each is the standardized effect
     of the model fitted to ``sigma`` (the generating values when the model is correct).
     """
-    _check_options(alpha, indirect, bootstrap, missing_rate, "ml")
+    _check_options(alpha, indirect, bootstrap, missing_rate, estimator)
     sigma = np.asarray(sigma, float)
     rng = np.random.default_rng(0)
     start_data = pd.DataFrame(rng.multivariate_normal(np.zeros(len(names)), sigma, size=2000), columns=names)
@@ -405,7 +405,7 @@ def normal_design(syntax: str, sigma, names: list[str], hypotheses, alpha: float
     fingerprint = _hash([syntax, sub.tolist(), list(st.observed), [(h.id, h.kind, tuple(h.chain), h.sign) for h in hypotheses]])
     return Design(structure=st, draw=_NormalDrawer(sub, missing_rate), theta_pop=theta_pop, hypotheses=hyps,
                   alpha=alpha, indirect=indirect, bootstrap=int(bootstrap), missing_rate=missing_rate,
-                  label="normal", fingerprint=fingerprint)
+                  estimator=estimator, label="normal", fingerprint=fingerprint, mean_pop=np.zeros(len(sub)))
 
 
 def _hash(obj) -> str:
@@ -432,18 +432,25 @@ def run_task(design: Design, seed: int, n: int, reps: range) -> dict:
         return _solve_block(design, seed, n, reps)
 
 
-def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
+def _invert_batch(info: np.ndarray):
+    """Inverses of a stack of information matrices; NaN and False where one is singular (no SEs, as fit_ml)."""
+    w = np.linalg.eigvalsh(info)
+    invertible = w[:, 0] > 1e-10 * np.maximum(w[:, -1], 1.0)
+    v = np.full_like(info, np.nan)
+    if invertible.any():
+        v[invertible] = np.linalg.inv(info[invertible])
+    return v, invertible
+
+
+def _fit_ml_batch(design: Design, data: list) -> tuple:
+    """ML fits of complete-data replications, all at once from the population solution.
+
+    Returns theta (nb, q), ok (converged with standard errors) and the expected-information
+    covariance matrices (N convention).
+    """
     st = design.structure
-    q, nh, nb = st.n_free, len(design.hypotheses), len(reps)
-    rngs = [np.random.default_rng(_replication_seed(seed, n, r)) for r in reps]
-    data = []
-    for rng in rngs:
-        x = design.draw(n, rng)
-        if design.missing_rate > 0:
-            x = x[~np.isnan(x).any(axis=1)]  # listwise, as lavaan's default for ML
-        data.append(x)
+    q, nb, p = st.n_free, len(data), len(st.observed)
     rows = np.array([len(x) for x in data])
-    p = len(st.observed)
     S = np.zeros((nb, p, p))
     for b, x in enumerate(data):
         if len(x) > p:
@@ -475,6 +482,8 @@ def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
         def information(th, sel):
             return expected_information_batch(st, implied_batch(st, th))
 
+        # every replication starts at the population solution, where the expected information
+        # (it does not depend on S) is the same for all
         info0 = expected_information_batch(st, implied_batch(st, design.theta_pop[None]))[0]
         th, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(design.theta_pop, (len(good), 1)), info0,
                                              information=information, n_fisher=1)
@@ -487,21 +496,67 @@ def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
         if converged:
             theta[b], ok[b] = est, True
     vcov = np.full((nb, q, q), np.nan)
+    if ok.any():
+        info = 0.5 * rows[ok, None, None] * expected_information_batch(st, implied_batch(st, theta[ok]))
+        vcov[ok], invertible = _invert_batch(info)
+        ok[np.nonzero(ok)[0][~invertible]] = False
+    return theta, ok, vcov
+
+
+def _fit_fiml_each(design: Design, data: list) -> tuple:
+    """Full-information ML fits (lavaan ``missing = "ml"``), one replication at a time.
+
+    The optimiser of ``fit_fiml`` (BFGS on the row-wise likelihood, Newton steps should it
+    stall) from the population solution and item means, its first metric the observed
+    information there; standard errors from the observed information at the optimum, as
+    lavaan's default under ``missing = "ml"``.
+    """
+    st = design.structure
+    q, nb = st.n_free, len(data)
+    theta = np.full((nb, q), np.nan)
+    ok = np.zeros(nb, bool)
+    vcov = np.full((nb, q, q), np.nan)
+    start = np.concatenate([design.theta_pop, design.mean_pop])
+    for b, x in enumerate(data):
+        if len(x) <= len(st.observed):
+            continue
+        rows = _rows(x)
+
+        def gradient(par, rows=rows):
+            return _fiml_batch(st, rows, par)[1]
+
+        hess = numerical_hessian(gradient, start)
+        if not np.isfinite(hess).all():
+            continue
+        par, _, converged, _ = _fiml_optimize(st, rows, start, _positive_definite(hess))
+        if not converged:
+            continue
+        info = numerical_hessian(gradient, par) * len(x) / 2.0
+        v, invertible = _invert_batch(info[None])
+        if invertible[0]:
+            theta[b], vcov[b], ok[b] = par[:q], v[0][:q, :q], True
+    return theta, ok, vcov
+
+
+def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
+    st = design.structure
+    q, nh, nb = st.n_free, len(design.hypotheses), len(reps)
+    rngs = [np.random.default_rng(_replication_seed(seed, n, r)) for r in reps]
+    data = []
+    for rng in rngs:
+        x = design.draw(n, rng)
+        if design.missing_rate > 0:
+            if design.estimator == "fiml":
+                x = x[~np.isnan(x).all(axis=1)]  # a row with no answer carries no information
+            else:
+                x = x[~np.isnan(x).any(axis=1)]  # listwise, as lavaan's default for ML
+        data.append(x)
+    theta, ok, vcov = (_fit_fiml_each if design.estimator == "fiml" else _fit_ml_batch)(design, data)
     inadmissible = np.zeros(nb, bool)
     if ok.any():
-        mats = implied_batch(st, theta[ok])
-        info = 0.5 * rows[ok, None, None] * expected_information_batch(st, mats)
-        w = np.linalg.eigvalsh(info)
-        invertible = w[:, 0] > 1e-10 * np.maximum(w[:, -1], 1.0)  # as fit_ml: a singular information has no SEs
-        v = np.full_like(info, np.nan)
-        if invertible.any():
-            v[invertible] = np.linalg.inv(info[invertible])
-        vcov[ok] = v
-        P, T = mats[2], mats[3]
+        P, T = implied_batch(st, theta[ok])[2:4]
         inadmissible[ok] = ((np.diagonal(P, axis1=1, axis2=2) < 0).any(axis=1)
                             | (np.diagonal(T, axis1=1, axis2=2) < 0).any(axis=1))
-        idx = np.nonzero(ok)[0]
-        ok[idx[~invertible]] = False
     out = {key: np.full((nb, nh), np.nan) for key in ("estimate", "std_estimate")}
     out.update({key: np.zeros((nb, nh), bool) for key in ("supported", "rejected", "covered")})
     out["ok"], out["inadmissible"] = ok, inadmissible & ok

@@ -138,14 +138,18 @@ def test_mean_estimates_are_unbiased_and_indirect_power_between_its_links(mediat
     assert h3["by_n"][0]["rate"] < h1["by_n"][0]["rate"]
 
 
-def test_replication_estimates_equal_a_full_fit_of_the_same_draw(liaoning):
-    design = questionnaire_design(liaoning)
-    out = run_task(design, 7, 120, range(3, 6))
-    for b, r in enumerate(range(3, 6)):
-        x = design.draw(120, np.random.default_rng(_replication_seed(7, 120, r)))
-        import pandas as pd
+@pytest.mark.parametrize("estimator, missing_rate", [("ml", 0.0), ("ml", 0.02), ("fiml", 0.05)])
+def test_replication_estimates_equal_a_full_fit_of_the_same_draw(liaoning, estimator, missing_rate):
+    import pandas as pd
 
-        fit = fit_model(liaoning.structural_syntax(), pd.DataFrame(x, columns=design.structure.observed))
+    design = questionnaire_design(liaoning, estimator=estimator, missing_rate=missing_rate)
+    reps = range(3, 5)
+    out = run_task(design, 7, 120, reps)
+    assert out["ok"].all()
+    for b, r in enumerate(reps):
+        x = design.draw(120, np.random.default_rng(_replication_seed(7, 120, r)))
+        fit = fit_model(liaoning.structural_syntax(), pd.DataFrame(x, columns=design.structure.observed),
+                        missing="fiml" if estimator == "fiml" else "listwise")
         t = fit.table()
         for j, h in enumerate(design.hypotheses):
             if h.kind != "path":
