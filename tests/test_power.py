@@ -300,3 +300,23 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path, capsys):
     if case == "scheduler":
         assert address in err and "2 s" in err
         assert time.monotonic() - t0 < 30
+
+
+def test_bootstrap_inside_a_replication_equals_the_bootstrap_of_its_fit(mediation):
+    # --indirect bootstrap: the products of a replication's resamples are bootstrap()'s draws of the
+    # same resamples (same generator), started from a full fit of the same data
+    import pandas as pd
+
+    from sem_upgrade.bootstrap import bootstrap
+    from sem_upgrade.power import _bootstrap_products
+
+    x = mediation.draw(150, np.random.default_rng(5))
+    fit = fit_model(SYNTAX, pd.DataFrame(x, columns=mediation.structure.observed))
+    boot = bootstrap(fit, pd.DataFrame(x, columns=mediation.structure.observed), 300, np.random.default_rng(6),
+                     indirect={"H3": ("X", "M", "Y")}, n_jobs=1, progress=False)
+    design = normal_design(SYNTAX, _sigma(), ["x", "m", "y"], HYPS, indirect="bootstrap", bootstrap=300)
+    theta = np.array([fit.theta[fit.structure.table.set_index(["lhs", "op", "rhs"]).loc[key, "index"]]
+                      for key in design.structure.table[design.structure.table["free"]]
+                      .sort_values("index")[["lhs", "op", "rhs"]].itertuples(index=False, name=None)])
+    prods = _bootstrap_products(design, [design.hypotheses[2]], theta, x, np.random.default_rng(6))
+    assert_allclose(prods[0], boot.draws["indirect:H3"].to_numpy(), atol=1e-7)
