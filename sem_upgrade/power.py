@@ -540,7 +540,7 @@ def _fit_fiml_each(design: Design, data: list) -> tuple:
 
 def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
     st = design.structure
-    q, nh, nb = st.n_free, len(design.hypotheses), len(reps)
+    nh, nb = len(design.hypotheses), len(reps)
     rngs = [np.random.default_rng(_replication_seed(seed, n, r)) for r in reps]
     data = []
     for rng in rngs:

@@ -124,15 +124,15 @@ def power_html(res, title: str = "", plot: str | None = None) -> str:
 
 def power_curve_png(res, path, title: str = "") -> None:
     """Power against N, one line per hypothesis, the target as a dashed line; type-I rates dotted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import textwrap
 
-    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=120)
-    colors = plt.get_cmap("tab20").colors  # distinct colours for up to 20 hypotheses
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    # a Figure object, not pyplot: no backend switch, no global matplotlib state of the caller changes
+    fig = Figure(figsize=(7, 4.8), dpi=120)
+    ax = fig.subplots()
+    colors = colormaps["tab20"].colors  # distinct colours for up to 20 hypotheses
     for k, h in enumerate(res.hypotheses):
         ns = [r["n"] for r in h["by_n"] if r["rate"] is not None]
         rates = [r["rate"] for r in h["by_n"] if r["rate"] is not None]
@@ -150,7 +150,6 @@ def power_curve_png(res, path, title: str = "") -> None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
 
 
 def write_power_reports(res, outdir, formats=_FORMATS, title: str = "") -> dict:
