@@ -788,9 +788,10 @@ class PowerResult:
     settings: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
+        """The content of power.json: the same input and seed give the same bytes (the options,
+        versions and wall times are in ``settings``, written to power_run.json)."""
         return {"grid": self.grid, "replications": self.replications, "seed": self.seed,
-                "hypotheses": self.hypotheses, "min_n_all": self.min_n_all, "rmsea_power": self.rmsea_power,
-                "settings": self.settings}
+                "hypotheses": self.hypotheses, "min_n_all": self.min_n_all, "rmsea_power": self.rmsea_power}
 
     def table(self) -> pd.DataFrame:
         """Long table: ``id, effect, kind, truth, n, rate, rate_ci_lower, rate_ci_upper, mean_estimate,

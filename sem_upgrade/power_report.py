@@ -153,7 +153,7 @@ def power_curve_png(res, path, title: str = "") -> None:
 
 
 def write_power_reports(res, outdir, formats=_FORMATS, title: str = "") -> dict:
-    """Write power.json and the chosen formats (png, html, md) to ``outdir``; return their paths."""
+    """Write power.json, power_run.json and the chosen formats (png, html, md) to ``outdir``; return their paths."""
     unknown = [f for f in formats if f not in _FORMATS]
     if unknown:
         from .errors import SemUpgradeError
@@ -164,6 +164,9 @@ def write_power_reports(res, outdir, formats=_FORMATS, title: str = "") -> dict:
     paths = {"json": out / "power.json"}
     paths["json"].write_text(json.dumps(_json_safe(res.to_json()), indent=2, ensure_ascii=False) + "\n",
                              encoding="utf-8")
+    paths["run"] = out / "power_run.json"  # options, versions, wall times: what varies from run to run
+    paths["run"].write_text(json.dumps(_json_safe(res.settings), indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
     if "png" in formats:
         paths["png"] = out / "power_curve.png"
         power_curve_png(res, paths["png"], title)

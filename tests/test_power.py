@@ -200,10 +200,6 @@ def test_two_dask_workers_equal_one_process(mediation, tmp_path):
                 np.testing.assert_array_equal(a[key], b[key])
 
 
-def _strip(doc):
-    return {k: v for k, v in doc.items() if k != "settings"}
-
-
 def test_killed_then_resumed_run_equals_an_uninterrupted_one(tmp_path, liaoning):
     # 2 sizes x 200 replications = 4 tasks of 100; the run on 2 Dask workers is killed once the first
     # task is kept, then resumed (here in this process: the numbers do not depend on the workers)
@@ -222,12 +218,10 @@ def test_killed_then_resumed_run_equals_an_uninterrupted_one(tmp_path, liaoning)
     done = len(list(tasks.glob("*.npz")))
     assert 1 <= done < 4 and not (out / "power.json").exists()
     assert main(["power", *args, "--workers", "0", "--resume", "-o", str(out)]) == 0
-    resumed = json.loads((out / "power.json").read_text())
-    assert resumed["settings"]["tasks_resumed"] == done and resumed["settings"]["tasks_run"] == 4 - done
-    whole = power(liaoning, n="100,150", replications=200, seed=9, workers=0, progress=False,
-                  outdir=tmp_path / "whole")
-    assert _strip(resumed) == _strip(json.loads((tmp_path / "whole" / "power.json").read_text()))
-    assert whole.min_n_all == resumed["min_n_all"]
+    run = json.loads((out / "power_run.json").read_text())
+    assert run["tasks_resumed"] == done and run["tasks_run"] == 4 - done
+    power(liaoning, n="100,150", replications=200, seed=9, workers=0, progress=False, outdir=tmp_path / "whole")
+    assert (out / "power.json").read_bytes() == (tmp_path / "whole" / "power.json").read_bytes()
 
 
 def test_resume_with_other_settings_is_refused(tmp_path, mediation):
@@ -240,7 +234,7 @@ def test_resume_with_other_settings_is_refused(tmp_path, mediation):
 def test_power_json_schema_and_reports(tmp_path, liaoning):
     res = power(liaoning, n="150,250", replications=100, seed=4, workers=0, progress=False, outdir=tmp_path)
     doc = json.loads((tmp_path / "power.json").read_text())
-    assert {"grid", "replications", "seed", "hypotheses", "min_n_all", "rmsea_power"} <= set(doc)
+    assert set(doc) == {"grid", "replications", "seed", "hypotheses", "min_n_all", "rmsea_power"}  # issue 17
     assert doc["grid"] == [150, 250] and doc["replications"] == 100 and doc["seed"] == 4
     for h in doc["hypotheses"]:
         assert set(h) == {"id", "effect", "kind", "truth", "by_n", "min_n"}
@@ -255,6 +249,7 @@ def test_power_json_schema_and_reports(tmp_path, liaoning):
     assert doc["rmsea_power"]["n_close"] == ref["n_close"] and doc["rmsea_power"]["n_not_close"] == ref["n_not_close"]
     truths = {h["id"]: h["truth"] for h in doc["hypotheses"]}
     assert_allclose([truths["H1"], truths["H4"], truths["H8"]], [0.30, 0.0, 0.30 * 0.25], atol=1e-12)
+    assert json.loads((tmp_path / "power_run.json").read_text())["alpha"] == 0.05
     for name in ("power_curve.png", "power.html", "power.md"):
         assert (tmp_path / name).stat().st_size > 500
     md = (tmp_path / "power.md").read_text()
