@@ -718,21 +718,28 @@ class _Store:
 
 def _execute(design, seed, todo, scheduler, workers, on_done, connect_timeout):
     """Run the tasks: in this process (workers=0) or on Dask (a local cluster or ``scheduler``)."""
+    if not todo:
+        return
     if scheduler is None and workers == 0:
         for n, reps in todo:
             on_done(n, reps, run_task(design, seed, n, reps))
         return
-    import logging
-
-
-    # Dask logs every connection at INFO level to stderr; only its errors are shown during the run
-    dask_log = logging.getLogger("distributed")
-    level = dask_log.level
-    dask_log.setLevel(logging.ERROR)
-    try:
+    with _quiet_dask():
         _execute_dask(design, seed, todo, scheduler, workers, on_done, connect_timeout)
-    finally:
-        dask_log.setLevel(level)
+
+
+class _quiet_dask:  # noqa: N801 (a context manager used like a function)
+    """Dask logs every connection at INFO level to stderr; only its errors are shown meanwhile."""
+
+    def __enter__(self):
+        import logging
+
+        self.log = logging.getLogger("distributed")
+        self.level = self.log.level
+        self.log.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc):
+        self.log.setLevel(self.level)
 
 
 def _execute_dask(design, seed, todo, scheduler, workers, on_done, connect_timeout):
@@ -766,6 +773,41 @@ def _execute_dask(design, seed, todo, scheduler, workers, on_done, connect_timeo
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+class _BackgroundCluster:
+    """A local Dask cluster started in a background thread (one single-threaded worker process per
+    core by default), so that its start overlaps the caller's own work."""
+
+    def __init__(self, n_workers: int):
+        import threading
+
+        self._cluster = None
+        self._error = None
+        self._thread = threading.Thread(target=self._start, args=(n_workers,), daemon=True)
+        self._thread.start()
+
+    def _start(self, n_workers):
+        import logging
+
+        from dask.distributed import LocalCluster
+
+        try:
+            self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                         dashboard_address=None, silence_logs=logging.ERROR)
+        except Exception as exc:  # re-raised in the caller's thread by address()
+            self._error = exc
+
+    def address(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._cluster.scheduler_address
+
+    def close(self):
+        self._thread.join()
+        if self._cluster is not None:
+            self._cluster.close()
 
 
 # ---------------------------------------------------------------- the result
@@ -977,11 +1019,25 @@ def power(questionnaire=None, n="100:400:50", replications: int = 1000, *, targe
     if questionnaire is None:
         questionnaire = bundled_paths()[1]
     q = questionnaire if hasattr(questionnaire, "constructs") else load_questionnaire(questionnaire)
-    design = questionnaire_design(q, alpha=alpha, indirect=indirect, bootstrap=bootstrap,
-                                  missing_rate=missing_rate, estimator=estimator)
-    res = monte_carlo_power(design, n, replications, seed=seed, target=target, scheduler=scheduler,
-                            workers=workers, resume=resume, outdir=outdir, progress=progress,
-                            connect_timeout=connect_timeout)
+    if isinstance(replications, bool) or not isinstance(replications, (int, np.integer)) or replications < 1:
+        raise SemUpgradeError(f"--replications: must be a positive whole number, got {replications}")
+    if workers is not None and (isinstance(workers, bool) or workers < 0):
+        raise SemUpgradeError(f"--workers: must be a non-negative number of processes, got {workers}")
+    with _quiet_dask():
+        local = None
+        if scheduler is None and workers != 0:
+            # the local cluster's workers start (and import the package) while the design is computed
+            local = _BackgroundCluster(workers if workers is not None else (os.cpu_count() or 1))
+        try:
+            design = questionnaire_design(q, alpha=alpha, indirect=indirect, bootstrap=bootstrap,
+                                          missing_rate=missing_rate, estimator=estimator)
+            address = local.address() if local is not None else scheduler
+            res = monte_carlo_power(design, n, replications, seed=seed, target=target, scheduler=address,
+                                    workers=workers, resume=resume, outdir=outdir, progress=progress,
+                                    connect_timeout=connect_timeout)
+        finally:
+            if local is not None:
+                local.close()
     res.settings["questionnaire"] = str(q.source)
     if outdir is not None:
         from .power_report import write_power_reports
