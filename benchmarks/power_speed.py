@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine import fit_model
 from sem_upgrade.pipeline import bundled_paths
 from sem_upgrade.power import _replication_seed, monte_carlo_power, questionnaire_design
 from sem_upgrade.questionnaire import load_questionnaire

@@ -16,7 +16,7 @@ test rejects, whatever the sign) where it is zero. Rates count the replications 
 converged with standard errors; inadmissible solutions (a negative variance) are counted and
 kept, as the bootstrap does. The Monte Carlo interval of a rate is Clopper-Pearson's. With
 missing cells, ``estimator="ml"`` drops incomplete rows (listwise) and ``"fiml"`` fits
-full-information ML to each replication (the optimiser of ``estimation.fit_fiml``, observed
+full-information ML to each replication (the optimiser of ``engine.fit.fit_fiml``, observed
 information standard errors), one replication at a time.
 
 Truth. ``truth`` is the standardized effect stated by the population model; ``mean_estimate``
@@ -29,7 +29,7 @@ by bivariate normal probabilities).
 
 Engine. All replications of a task start at that population solution, where the expected
 information is the same for all, and are solved together by the batched quasi-Newton solver of
-the bootstrap (``estimation._quasi_newton_batch``: one Fisher step, then BFGS, to
+the bootstrap (``engine.optimize.quasi_newton``: one Fisher step, then BFGS, to
 max |g| < 1e-9); a replication the batch does not settle is refitted alone by the full
 optimiser. Standard errors are the expected information's (lavaan's default, N convention).
 
@@ -60,9 +60,13 @@ import pandas as pd
 from scipy import integrate, stats
 
 from .errors import SemUpgradeError
-from .estimation import (ModelStructure, _batch_cholesky, _fiml_batch, _fiml_optimize, _positive_definite,
-                         _quasi_newton_batch, _rows, build_structure, chain_gradient, expected_information_batch,
-                         implied_batch, ml_minimise, numerical_hessian)
+from .engine.derivatives import numerical_hessian
+from .engine.implied import implied
+from .engine.linalg import positive_definite
+from .engine.mvnorm import ml_information, ml_objective
+from .engine.mvnorm_missing import fiml_objective, row_layout
+from .engine.optimize import fiml_minimise, ml_minimise, quasi_newton
+from .engine.partable import ModelStructure, build_structure
 
 __all__ = ["power", "monte_carlo_power", "PowerResult", "Design", "questionnaire_design", "normal_design",
            "rmsea_power", "rmsea_sample_size", "parse_grid"]
@@ -195,7 +199,7 @@ def _path_index(st: ModelStructure, a: str, b: str, where: str) -> int:
 
 def _std_paths(st: ModelStructure, theta: np.ndarray, params) -> np.ndarray:
     """Standardized regressions (std.all) theta_k sd(c) / sd(r) for a batch of parameter vectors."""
-    phi = implied_batch(st, theta)[6]
+    phi = implied(st, theta).phi
     sd = np.sqrt(np.clip(np.diagonal(phi, axis1=1, axis2=2), 1e-300, None))
     t = st.table.set_index("index")
     out = np.empty((len(theta), len(params)))
@@ -206,53 +210,32 @@ def _std_paths(st: ModelStructure, theta: np.ndarray, params) -> np.ndarray:
 
 
 def _canonical(st: ModelStructure) -> ModelStructure:
-    """The same structure with its variables (by name) and free parameters (by op, lhs, rhs) in
-    a fixed order.
+    """The same model with its variables (by name) and free parameters (by op, lhs, rhs) in a
+    fixed order.
 
     semopy orders variables and parameters through hash-ordered sets, so two processes can lay
     out the matrices and the parameter vector differently; the arithmetic then differs in the
     last bits. A fixed order gives every process, and a resumed run, the same bits.
     """
-    import dataclasses
-
     obs, inner = sorted(st.observed), sorted(st.inner)
     po = np.array([obs.index(v) for v in st.observed])
     pi = np.array([inner.index(v) for v in st.inner])
-    perm = {0: (pi, pi), 1: (po, pi), 2: (pi, pi), 3: (po, po)}  # B, Lambda, Psi, Theta
-    base = []
-    for mid, m in enumerate(st.base):
-        rows, cols = perm[mid]
-        out = np.zeros_like(m)
-        out[np.ix_(rows, cols)] = m
-        base.append(out)
-    loc_row, loc_col = st.loc_row.copy(), st.loc_col.copy()
-    for mid, (rows, cols) in perm.items():
-        sel = st.loc_matrix == mid
-        loc_row[sel], loc_col[sel] = rows[st.loc_row[sel]], cols[st.loc_col[sel]]
+    perm = {0: (pi, pi), 1: (po, pi), 2: (pi, pi), 3: (po, po)}  # B, Lambda, Psi, Theta (MatrixId)
     table = st.table.copy()
+    mids = table["matrix"].to_numpy(int)
+    r, c = table["row"].to_numpy(int).copy(), table["col"].to_numpy(int).copy()
     for mid, (rows, cols) in perm.items():
-        sel = table["matrix"] == mid
-        table.loc[sel, "row"] = rows[table.loc[sel, "row"].to_numpy()]
-        table.loc[sel, "col"] = cols[table.loc[sel, "col"].to_numpy()]
-    # a covariance sits in the lower triangle of Psi or Theta
-    sym = (st.loc_matrix == 2) | (st.loc_matrix == 3)
-    loc_row[sym], loc_col[sym] = np.maximum(loc_row[sym], loc_col[sym]), np.minimum(loc_row[sym], loc_col[sym])
-    sym = table["matrix"].isin([2, 3]).to_numpy()
-    r, c = table["row"].to_numpy().copy(), table["col"].to_numpy().copy()
+        sel = mids == mid
+        r[sel], c[sel] = rows[r[sel]], cols[c[sel]]
+    sym = (mids == 2) | (mids == 3)  # a covariance sits in the lower triangle of Psi or Theta
     table["row"], table["col"] = np.where(sym, np.maximum(r, c), r), np.where(sym, np.minimum(r, c), c)
-    # free parameters numbered by (op, lhs, rhs), locations sorted by them
     table = table.sort_values(["op", "lhs", "rhs"], kind="stable").reset_index(drop=True)
-    free = table.loc[table["free"], "index"].to_numpy()
-    new_index = np.empty(st.n_free, int)
-    new_index[free] = np.arange(len(free))
-    table.loc[table["free"], "index"] = new_index[free]
-    loc_param = new_index[st.loc_param]
-    order = np.argsort(loc_param, kind="stable")
-    start = np.empty(st.n_free)
-    start[new_index] = st.start
-    return dataclasses.replace(st, observed=obs, inner=inner, latent=[v for v in inner if v in st.latent],
-                               base=base, loc_matrix=st.loc_matrix[order], loc_row=loc_row[order],
-                               loc_col=loc_col[order], loc_param=loc_param[order], table=table, start=start)
+    free = table["free"].to_numpy(bool)
+    number: dict[int, int] = {}
+    for k in table.loc[free, "index"]:
+        number.setdefault(int(k), len(number))
+    table.loc[free, "index"] = [number[int(k)] for k in table.loc[free, "index"]]
+    return ModelStructure.from_table(st.syntax, obs, inner, [v for v in inner if v in st.latent], table)
 
 
 def _population_fit(st: ModelStructure, sigma: np.ndarray, where: str) -> np.ndarray:
@@ -464,28 +447,15 @@ def _fit_ml_batch(design: Design, data: list) -> tuple:
         Sg, ld = S[good], logdet_s[good]
 
         def evaluate(th, sel):
-            mats = implied_batch(st, th)
-            chol, pd_ok = _batch_cholesky(mats[-1])
-            F = np.full(len(th), np.inf)
-            g = np.full(th.shape, np.nan)
-            if pd_ok.any():
-                sel = sel[pd_ok]
-                if not pd_ok.all():
-                    mats, chol = [m[pd_ok] for m in mats], chol[pd_ok]
-                Sk = Sg[sel]
-                inv = np.linalg.inv(mats[-1])
-                logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-                F[pd_ok] = logdet + (Sk * inv).sum(axis=(1, 2)) - ld[sel] - p
-                g[pd_ok] = chain_gradient(st, mats, inv - inv @ Sk @ inv)
-            return F, g
+            return ml_objective(st, th, Sg[sel], ld[sel])
 
         def information(th, sel):
-            return expected_information_batch(st, implied_batch(st, th))
+            return ml_information(st, th)
 
         # every replication starts at the population solution, where the expected information
         # (it does not depend on S) is the same for all
-        info0 = expected_information_batch(st, implied_batch(st, design.theta_pop[None]))[0]
-        th, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(design.theta_pop, (len(good), 1)), info0,
+        info0 = ml_information(st, design.theta_pop[None])[0]
+        th, _, conv, _ = quasi_newton(evaluate, np.tile(design.theta_pop, (len(good), 1)), info0,
                                              information=information, n_fisher=1)
         theta[good[conv]], ok[good[conv]] = th[conv], True
     for b in np.nonzero(~ok & (sign > 0))[0]:  # not settled by the batch: the full optimiser alone
@@ -497,7 +467,7 @@ def _fit_ml_batch(design: Design, data: list) -> tuple:
             theta[b], ok[b] = est, True
     vcov = np.full((nb, q, q), np.nan)
     if ok.any():
-        info = 0.5 * rows[ok, None, None] * expected_information_batch(st, implied_batch(st, theta[ok]))
+        info = 0.5 * rows[ok, None, None] * ml_information(st, theta[ok])
         vcov[ok], invertible = _invert_batch(info)
         ok[np.nonzero(ok)[0][~invertible]] = False
     return theta, ok, vcov
@@ -520,15 +490,15 @@ def _fit_fiml_each(design: Design, data: list) -> tuple:
     for b, x in enumerate(data):
         if len(x) <= len(st.observed):
             continue
-        rows = _rows(x)
+        rows = row_layout(x)
 
         def gradient(par, rows=rows):
-            return _fiml_batch(st, rows, par)[1]
+            return fiml_objective(st, rows, par)[1]
 
         hess = numerical_hessian(gradient, start)
         if not np.isfinite(hess).all():
             continue
-        par, _, converged, _ = _fiml_optimize(st, rows, start, _positive_definite(hess))
+        par, _, converged, _ = fiml_minimise(st, rows, start, positive_definite(hess))
         if not converged:
             continue
         info = numerical_hessian(gradient, par) * len(x) / 2.0
@@ -554,7 +524,8 @@ def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
     theta, ok, vcov = (_fit_fiml_each if design.estimator == "fiml" else _fit_ml_batch)(design, data)
     inadmissible = np.zeros(nb, bool)
     if ok.any():
-        P, T = implied_batch(st, theta[ok])[2:4]
+        imp = implied(st, theta[ok])
+        P, T = imp.P, imp.T
         inadmissible[ok] = ((np.diagonal(P, axis1=1, axis2=2) < 0).any(axis=1)
                             | (np.diagonal(T, axis1=1, axis2=2) < 0).any(axis=1))
     out = {key: np.full((nb, nh), np.nan) for key in ("estimate", "std_estimate")}

@@ -26,7 +26,7 @@ from scipy import stats
 
 from sem_upgrade.cli import main
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine import fit_model
 from sem_upgrade.pipeline import bundled_paths
 from sem_upgrade.power import (
     _bvn_upper,
