@@ -695,11 +695,11 @@ def _execute(design, seed, todo, scheduler, workers, on_done, connect_timeout):
         for n, reps in todo:
             on_done(n, reps, run_task(design, seed, n, reps))
         return
-    with _quiet_dask():
+    with _QuietDask():
         _execute_dask(design, seed, todo, scheduler, workers, on_done, connect_timeout)
 
 
-class _quiet_dask:  # noqa: N801 (a context manager used like a function)
+class _QuietDask:
     """Dask logs every connection at INFO level to stderr; only its errors are shown meanwhile."""
 
     def __enter__(self):
@@ -766,7 +766,7 @@ class _BackgroundCluster:
         try:
             self._cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                          dashboard_address=None, silence_logs=logging.ERROR)
-        except Exception as exc:  # re-raised in the caller's thread by address()
+        except Exception as exc:  # noqa: BLE001 (re-raised in the caller's thread by address())
             self._error = exc
 
     def address(self) -> str:
@@ -994,7 +994,7 @@ def power(questionnaire=None, n="100:400:50", replications: int = 1000, *, targe
         raise SemUpgradeError(f"--replications: must be a positive whole number, got {replications}")
     if workers is not None and (isinstance(workers, bool) or workers < 0):
         raise SemUpgradeError(f"--workers: must be a non-negative number of processes, got {workers}")
-    with _quiet_dask():
+    with _QuietDask():
         local = None
         if scheduler is None and workers != 0:
             # the local cluster's workers start (and import the package) while the design is computed
