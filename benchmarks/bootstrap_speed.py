@@ -18,7 +18,7 @@ import pandas as pd
 
 import semopy
 from sem_upgrade.bootstrap import bootstrap
-from sem_upgrade.estimation import _fit_cov, fit_fiml, fit_model
+from sem_upgrade.engine.fit import fit_covariance, fit_fiml, fit_model
 from sem_upgrade.ingest import read_survey
 from sem_upgrade.pipeline import bundled_paths
 from sem_upgrade.questionnaire import load_questionnaire
@@ -71,7 +71,7 @@ def main():
     naive = (time.perf_counter() - t0) / args.naive * args.n
     for b in range(args.naive):
         xb = obs[idx[b]]
-        own_est.append(_fit_cov(st, np.cov(xb, rowvar=False, ddof=0), None, len(xb), "normal").theta)
+        own_est.append(fit_covariance(st, np.cov(xb, rowvar=False, ddof=0), None, len(xb), "normal").theta)
     d_semopy = np.nanmax(np.abs(np.array(naive_est) - draws[: args.naive]))
     d_own = np.nanmax(np.abs(np.array(own_est) - draws[: args.naive]))
     print(f"model: {len(st.observed)} items, {len(st.latent)} constructs, {q_free} free parameters, N = {len(x)}")

@@ -3,15 +3,15 @@
 Engine: all resample indices are drawn up front from one seeded generator, so the numbers
 do not depend on how many processes share the work. Every resample starts at the
 full-sample estimates, and a whole chunk of resamples is solved at once
-(``estimation._quasi_newton_batch``): batched model algebra, closed-form gradients, step
+(``engine.optimize.quasi_newton``): batched model algebra, closed-form gradients, step
 halving, BFGS updates of the inverse Hessian.
 
 * Complete data (ML): the first step uses the expected information at the full-sample
   estimates (the same for every resample: it does not depend on S), the second a Fisher
-  scoring step at the resample's own point (``expected_information_batch``), then BFGS,
+  scoring step at the resample's own point (``expected_information``), then BFGS,
   which converges superlinearly where Fisher scoring is only linear (model misfit).
 * FIML: the resample is the original rows weighted by how often each was drawn, so all
-  resamples share one row layout and the row-wise likelihood (``estimation._fiml_batch``)
+  resamples share one row layout and the row-wise likelihood (``engine.mvnorm_missing.fiml_objective``)
   is evaluated for the whole chunk at once; the full-sample observed information is the
   first metric, then BFGS.
 
@@ -38,10 +38,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .engine.derivatives import numerical_hessian
+from .engine.fit import Fit
+from .engine.implied import implied
+from .engine.linalg import positive_definite
+from .engine.mvnorm import ml_information, ml_objective
+from .engine.mvnorm_missing import fiml_objective, row_layout
+from .engine.optimize import fiml_minimise, ml_minimise, quasi_newton
+from .engine.standardize import std_effect
 from .errors import SemUpgradeError
-from .estimation import (Fit, _batch_cholesky, _fiml_batch, _fiml_optimize, _positive_definite,
-                         _quasi_newton_batch, _rows, chain_gradient, expected_information_batch, implied_batch,
-                         ml_minimise, numerical_hessian)
 
 __all__ = ["BootstrapResult", "bootstrap", "percentile_ci", "bc_ci", "effect_paths"]
 
@@ -239,14 +244,14 @@ class _Job:
         self.ddof = 1 if fit.likelihood == "wishart" else 0
         st = self.st
         if fit.method == "fiml":
-            self.rows = _rows(x)
+            self.rows = row_layout(x)
             self.start = np.concatenate([fit.theta, fit.mean_hat])
             # The full-sample Hessian (observed information) serves every resample as its first
             # metric: the likelihood is a weighted sum over rows, the weights being resampling counts.
-            self.hessian = numerical_hessian(lambda par: _fiml_batch(st, self.rows, par)[1], self.start)
+            self.hessian = numerical_hessian(lambda par: fiml_objective(st, self.rows, par)[1], self.start)
         else:
             self.start = fit.theta
-            self.information = expected_information_batch(st, implied_batch(st, fit.theta[None]))[0]
+            self.information = ml_information(st, fit.theta[None])[0]
 
     # ---------------- named effects
     def extra_meta(self):
@@ -263,21 +268,18 @@ class _Job:
     def extras(self, theta: np.ndarray) -> np.ndarray:
         """Indirect and total effects (raw and standardized) for a batch of parameter vectors."""
         st = self.st
-        B, L, P, T, C, M, phi, sigma = implied_batch(st, theta)
-        sd_in = np.sqrt(np.clip(np.diagonal(phi, axis1=1, axis2=2), 1e-300, None))
+        imp = implied(st, theta)
         out = []
-        table = st.table.set_index("index")
         for name, idx in self.chains.items():
             est = theta[:, idx].prod(axis=1)
-            std = np.ones(len(theta))
-            for k in idx:
-                r, c = int(table.loc[k, "row"]), int(table.loc[k, "col"])
-                std = std * theta[:, k] * sd_in[:, c] / sd_in[:, r]
-            out += [est, std]
+            # the standardized product telescopes: sd(first cause) / sd(last outcome)
+            first = st.table[st.table["index"] == idx[0]].iloc[0]
+            last = st.table[st.table["index"] == idx[-1]].iloc[0]
+            out += [est, std_effect(est, imp, int(first["col"]), int(last["row"]))]
         for a, b in self.totals:
             ia, ib = st.inner.index(a), st.inner.index(b)
-            tot = C[:, ib, ia] - (1.0 if ia == ib else 0.0)
-            out += [tot, tot * sd_in[:, ia] / sd_in[:, ib]]
+            tot = imp.C[:, ib, ia] - (1.0 if ia == ib else 0.0)
+            out += [tot, std_effect(tot, imp, ia, ib)]
         return np.column_stack(out) if out else np.zeros((len(theta), 0))
 
     # ---------------- solving a chunk of resamples
@@ -298,27 +300,14 @@ class _Job:
             S, logdet_s = S[good], logdet_s[good]
 
             def evaluate(th, sel):
-                mats = implied_batch(st, th)
-                chol, pd_ok = _batch_cholesky(mats[-1])
-                F = np.full(len(th), np.inf)
-                g = np.full(th.shape, np.nan)
-                if pd_ok.any():
-                    sel = sel[pd_ok]
-                    if not pd_ok.all():
-                        mats, chol = [m[pd_ok] for m in mats], chol[pd_ok]
-                    Sk = S[sel]
-                    inv = np.linalg.inv(mats[-1])
-                    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-                    F[pd_ok] = logdet + (Sk * inv).sum(axis=(1, 2)) - logdet_s[sel] - S.shape[1]
-                    g[pd_ok] = chain_gradient(st, mats, inv - inv @ Sk @ inv)
-                return F, g
+                return ml_objective(st, th, S[sel], logdet_s[sel])
 
             def information(th, sel):
-                return expected_information_batch(st, implied_batch(st, th))
+                return ml_information(st, th)
 
             # every resample starts at the full-sample estimates, where the expected information
             # (it does not depend on S) is the same for all
-            th, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (len(good), 1)), self.information,
+            th, _, conv, _ = quasi_newton(evaluate, np.tile(self.start, (len(good), 1)), self.information,
                                                  information=information, n_fisher=_FISHER_STEPS)
             theta[good[conv]], ok[good[conv]] = th[conv], True
         # Resamples the batch did not settle: the full optimiser, one by one (estimates only).
@@ -338,20 +327,20 @@ class _Job:
         w = np.stack([np.bincount(rows, minlength=n) for rows in idx]).astype(float)
 
         def evaluate(par, sel):
-            return _fiml_batch(st, self.rows, par, w[sel])
+            return fiml_objective(st, self.rows, par, w[sel])
 
         nb = len(idx)
-        par, _, conv, _ = _quasi_newton_batch(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
+        par, _, conv, _ = quasi_newton(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
         theta = np.where(conv[:, None], par[:, :q], np.nan)
         ok = conv.copy()
         # Resamples the batch did not settle: Newton steps on their own observed information,
         # from where the batch stopped (the optimiser of fit_fiml, without EM or standard errors).
         for b in np.where(~ok & np.isfinite(par).all(axis=1))[0]:
-            rows = _rows(self.x[idx[b]])
-            hess = numerical_hessian(lambda z: _fiml_batch(st, rows, z)[1], par[b])
+            rows = row_layout(self.x[idx[b]])
+            hess = numerical_hessian(lambda z: fiml_objective(st, rows, z)[1], par[b])
             if not np.isfinite(hess).all():
                 continue
-            est, _, converged, _ = _fiml_optimize(st, rows, par[b], _positive_definite(hess))
+            est, _, converged, _ = fiml_minimise(st, rows, par[b], positive_definite(hess))
             if converged:
                 theta[b], ok[b] = est[:q], True
         return self._finish(theta, ok)
@@ -361,7 +350,7 @@ class _Job:
         inadmissible = np.zeros(len(theta), bool)
         if ok.any():
             extras[ok] = self.extras(theta[ok])
-            _, _, P, T, _, _, _, _ = implied_batch(self.st, theta[ok])
+            _, _, _, _, P, T, _, _ = implied(self.st, theta[ok])
             neg = (np.diagonal(P, axis1=1, axis2=2) < 0).any(axis=1) | (np.diagonal(T, axis1=1, axis2=2) < 0).any(axis=1)
             inadmissible[ok] = neg
         return theta, extras, ok, inadmissible
