@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 
 from sem_upgrade import fit_indices, moderation
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from references import REF
 
 FIT_ABS = dict(rtol=0, atol=1e-6)
