@@ -102,6 +102,13 @@ class ModelStructure:
         return len(self.start)
 
     @property
+    def fixed_x(self) -> list[int]:
+        """Positions in ``observed`` of the exogenous covariates (lavaan's fixed.x)."""
+        exo = self.table[self.table["exo"] == 1]
+        names = set(exo["lhs"]) | set(exo["rhs"])
+        return [i for i, v in enumerate(self.observed) if v in names]
+
+    @property
     def constraints(self) -> list[tuple[int, int]]:
         """Equality constraints as pairs of table row ids that share one free parameter
         (lavaan's ``==`` rows of equal labels, solved by sharing the parameter)."""
@@ -150,7 +157,30 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
     table.insert(0, "id", np.arange(1, len(table) + 1))
     table.insert(TABLE_COLUMNS.index("plabel"), "plabel", [f".p{i}." for i in table["id"]])
     table = _lavaan_order(table, syntax)
+    _mark_fixed_x(table, obs, inner)
     return ModelStructure.from_table(syntax, obs, inner, latent, table)
+
+
+def _mark_fixed_x(table: pd.DataFrame, observed: list[str], inner: list[str]) -> None:
+    """Mark the (co)variances of observed exogenous covariates (``exo = 1``), lavaan's fixed.x.
+
+    An observed variable that predicts (``y ~ x``) and is neither predicted nor an indicator is an
+    exogenous covariate. lavaan's ``sem()`` (``fixed.x = TRUE``) conditions on such covariates:
+    their variances and covariances are fixed to the sample values, not counted as parameters,
+    and their moments are left out of the degrees of freedom and the baseline model. semopy fixes
+    the same entries; ``exo`` records which they are.
+    """
+    xs = exogenous_covariates(table, observed, inner)
+    sel = (table["op"] == "~~") & table["lhs"].isin(xs) & table["rhs"].isin(xs) & ~table["free"]
+    table.loc[sel, "exo"] = 1
+
+
+def exogenous_covariates(table: pd.DataFrame, observed: list[str], inner: list[str]) -> list[str]:
+    """Observed variables that only predict: the covariates lavaan's fixed.x conditions on."""
+    reg = table[table["op"] == "~"]
+    indicators = set(table.loc[table["op"] == "=~", "rhs"])
+    return [v for v in observed if v in inner and v in set(reg["rhs"])
+            and v not in set(reg["lhs"]) and v not in indicators]
 
 
 def syntax_order(syntax: str) -> dict[str, int]:
