@@ -20,6 +20,7 @@ from .engine.fit import fit_model
 from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
+from .reproduce import write_reproduce
 from .results import Results
 
 __all__ = ["run", "validate", "bundled_paths", "write_outputs"]
@@ -166,8 +167,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
+    one_factor_syntax = "G =~ " + " + ".join(survey.items)
     try:
-        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
+        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood)
         cmp = measurement.one_factor_comparison(one, cfa)
     except SemUpgradeError as exc:
         cmp = {"error": str(exc)}
@@ -246,7 +248,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
-        write_outputs(res, outdir, formats)
+        models = {"measurement": q.measurement_syntax(), "one_factor": one_factor_syntax}
+        if q.has_structure:
+            models["structural"] = q.structural_syntax()
+        write_outputs(res, outdir, formats, trail={
+            "frame": x, "models": models, "chains": {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"},
+            "options": out["provenance"]["options"], "versions": out["provenance"]["versions"]})
     return res
 
 
@@ -273,8 +280,12 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
     return bootstrap(sem, data, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress)
 
 
-def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx")) -> Path:
-    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` (created if needed)."""
+def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), trail: dict | None = None) -> Path:
+    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` (created if needed).
+
+    ``trail``: the cleaned frame, model syntaxes, indirect chains, options and versions for
+    ``outdir/reproduce`` (:func:`sem_upgrade.reproduce.write_reproduce`).
+    """
     from .report import write_reports
 
     outdir = Path(outdir)
@@ -287,6 +298,8 @@ def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx
         (outdir / "timing.json").write_text(json.dumps(res.timing, indent=2) + "\n", encoding="utf-8")
     res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
     write_reports(res, outdir, formats)
+    if trail is not None:
+        write_reproduce(outdir / "reproduce", **trail)
     return outdir
 
 
