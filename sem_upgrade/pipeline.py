@@ -253,7 +253,8 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
             models["structural"] = q.structural_syntax()
         write_outputs(res, outdir, formats, trail={
             "frame": x, "models": models, "chains": {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"},
-            "options": out["provenance"]["options"], "versions": out["provenance"]["versions"]})
+            "options": {"data": out["provenance"]["data"], "questionnaire": out["provenance"]["questionnaire"],
+                        **out["provenance"]["options"]}, "versions": out["provenance"]["versions"]})
     return res
 
 

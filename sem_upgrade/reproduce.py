@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["labelled_structural_syntax", "r_script", "write_reproduce"]
+__all__ = ["equivalent_command", "labelled_structural_syntax", "r_script", "write_reproduce"]
 
 _R_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 
@@ -63,7 +63,7 @@ def labelled_structural_syntax(syntax: str, chains: dict[str, tuple[str, ...]]) 
             out.append(f"{lab}*{t}")
         lines.append(f"{lhs} ~ {' + '.join(out)}")
     for k, (hid, chain) in enumerate(chains.items(), start=1):
-        parts = [labels.get(f"{b}~{a}") for a, b in zip(chain, chain[1:])]
+        parts = [labels.get(f"{b}~{a}") for a, b in pairwise(chain)]
         if all(parts):
             # lavaan 0.6.14 reads '<' and '>' even in a trailing comment: a comment line of its own
             lines.append(f"# ind_{k} is {hid}: {', '.join(chain)}")
@@ -142,6 +142,17 @@ def r_script(models: dict[str, str], options: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def equivalent_command(options: dict) -> list[str]:
+    """The ``sem-upgrade run`` command that repeats a run with these options (API runs included)."""
+    cmd = ["sem-upgrade", "run"]
+    if options.get("data") and options.get("questionnaire"):
+        cmd += [str(options["data"]), "-q", str(options["questionnaire"])]
+    flags = {"missing": "--missing", "likelihood": "--likelihood", "bootstrap": "--bootstrap", "seed": "--seed",
+             "ci": "--ci", "ci_level": "--ci-level", "alpha": "--alpha"}
+    cmd += [f"{flag} {options[key]}" for key, flag in flags.items() if options.get(key) is not None]
+    return cmd
+
+
 def write_reproduce(folder: str | Path, frame: pd.DataFrame, models: dict[str, str],
                     chains: dict[str, tuple[str, ...]], options: dict, versions: dict,
                     command: list[str] | None = None) -> Path:
@@ -170,9 +181,8 @@ def write_reproduce(folder: str | Path, frame: pd.DataFrame, models: dict[str, s
         files[name] = f"{name}.lav"
         (folder / files[name]).write_text(syntax + "\n", encoding="utf-8")
     (folder / "refit.R").write_text(r_script(files, options), encoding="utf-8")
-    if command is None:  # run from the command line (sem-upgrade or python -m sem_upgrade), or from Python
-        cli = Path(sys.argv[0]).name in ("sem-upgrade", "__main__.py")
-        command = ["sem-upgrade", *sys.argv[1:]] if cli else ["python: sem_upgrade.run(...)", *sys.argv[1:]]
+    if command is None:
+        command = equivalent_command(options)
     lines = ["command: " + " ".join(command), "options: " + json.dumps(options, sort_keys=True, default=str)]
     lines += [f"{k}: {v}" for k, v in versions.items()]
     (folder / "command.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -32,7 +32,9 @@ def test_folder_holds_data_syntax_script_and_command(bundled_run):
     script = (folder / "refit.R").read_text(encoding="utf-8")
     assert 'se = "bootstrap", bootstrap = 50' in script and 'boot.ci.type = "perc"' in script
     assert "missing =" not in script and "wishart" not in script
-    assert (folder / "command.txt").read_text().startswith("command: python: sem_upgrade.run(...)")
+    first = (folder / "command.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert first == ("command: sem-upgrade run liaoning_2012_survey.csv -q liaoning_2012.yaml --missing listwise "
+                     "--likelihood normal --bootstrap 50 --seed 2012 --ci percentile --ci-level 0.95 --alpha 0.05")
 
 
 @pytest.mark.parametrize("name", ["measurement", "one_factor", "structural"])
