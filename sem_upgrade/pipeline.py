@@ -218,6 +218,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
             out["total_effects"] = [dict(e, chain=e["chain"]) for e in boot.effects if e["kind"] == "total"]
             res.tables["total_effects"] = pd.DataFrame(out["total_effects"])
         hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha, indirect=boot_rows)
+        adm = structural.structural_admissibility(sem, names, val["htmt"])
+        out["admissibility"]["structural"]["problems"] += adm["problems"]
+        out["admissibility"]["structural"]["paths"] = adm["paths"]
+        out["admissibility"]["structural"]["limits"] = adm["limits"]
+        out["admissibility"]["structural"]["admissible"] = not out["admissibility"]["structural"]["problems"]
+        hyp = structural.mark_inadmissible(hyp, q.hypotheses, adm)
         res.tables["hypotheses"] = hyp
         out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
         out["indirect"] = []

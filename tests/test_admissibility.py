@@ -1,0 +1,89 @@
+"""Admissibility of the structural model and hints for forgotten reverse keys.
+
+The data are simulated in the test. The limits are the published ones named in
+``structural.ADMISSIBILITY_LIMITS`` (Belsley, Kuh & Welsch 1980: condition index 30; Henseler et al.
+2015: HTMT .90); the checks on std paths and R-squared follow from their definitions (a
+standardized path beyond 1 or R-squared of 1 needs a residual variance at or below 0).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sem_upgrade import run, structural
+
+
+def _survey(tmp_path, rho, n=300, seed=3, reverse_item=False):
+    """Two predictor constructs with latent correlation rho, one outcome, 3 seven-point items each."""
+    rng = np.random.default_rng(seed)
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    f = rng.multivariate_normal([0, 0], cov, size=n)
+    y = 0.4 * f[:, 0] + 0.3 * f[:, 1] + rng.normal(0, 0.7, n)
+    cols = {}
+    for name, lat in (("a", f[:, 0]), ("b", f[:, 1]), ("y", y)):
+        for k in range(1, 4):
+            raw = 0.8 * lat + rng.normal(0, 0.6, n)
+            cols[f"{name}{k}"] = np.clip(np.round(4 + 1.2 * raw), 1, 7).astype(int)
+    if reverse_item:  # the respondent answered a3 reverse-keyed; the questionnaire forgets it
+        cols["a3"] = 8 - cols["a3"]
+    pd.DataFrame(cols).to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "q.yaml").write_text(
+        "scale: [1, 7]\nconstructs:\n  A: {items: [a1, a2, a3]}\n  B: {items: [b1, b2, b3]}\n"
+        "  Y: {items: [y1, y2, y3]}\npaths:\n  - Y ~ A + B\n"
+        "hypotheses:\n  H1: {path: A -> Y, sign: +}\n  H2: {path: B -> Y, sign: +}\n", encoding="utf-8")
+    return tmp_path / "s.csv", tmp_path / "q.yaml"
+
+
+def test_collinear_predictors_make_their_hypotheses_untested(tmp_path):
+    data, q = _survey(tmp_path, rho=0.995)
+    res = run(data, q, bootstrap=0, progress=False)
+    adm = res["admissibility"]["structural"]
+    assert adm["admissible"] is False
+    # a latent correlation near .995 drives the two standardized paths beyond +-1 (2.12 and -1.39
+    # on this seed) and the HTMT to 1.00
+    assert sum("beyond +-1" in p for p in adm["problems"]) == 2
+    assert any("not distinct: HTMT" in p for p in adm["problems"])
+    assert set(adm["paths"]) == {"A -> Y", "B -> Y"}
+    hyp = res.table("hypotheses").set_index("id")
+    for hid in ("H1", "H2"):
+        assert not hyp.loc[hid, "supported"]
+        assert hyp.loc[hid, "reason"].startswith("not tested: the structural solution is not admissible")
+    assert any("not distinct: HTMT" in w for w in res["warnings"])
+
+
+def test_distinct_predictors_stay_admissible(tmp_path):
+    data, q = _survey(tmp_path, rho=0.3)
+    res = run(data, q, bootstrap=0, progress=False)
+    adm = res["admissibility"]["structural"]
+    assert adm["admissible"] is True and adm["paths"] == {}
+    hyp = res.table("hypotheses").set_index("id")
+    assert hyp["supported"].all()
+
+
+class _Fit:
+    """A stand-in with just what structural_admissibility reads (a closed-form case)."""
+
+    def __init__(self, std_path, r2, phi):
+        self._t = pd.DataFrame({"lhs": ["Y", "Y"], "op": ["~", "~"], "rhs": ["A", "B"],
+                                "estimate": [1.0, -1.0], "std_estimate": std_path})
+        self._r2, self.phi = r2, phi
+        self.structure = type("S", (), {"inner": ["A", "B", "Y"]})()
+
+    def table(self):
+        return self._t
+
+    def r2(self):
+        return self._r2
+
+
+@pytest.mark.parametrize("std_path, r2, rho, expected", [
+    ([1.02, -0.3], 0.5, 0.2, {"A -> Y"}),          # a standardized path beyond 1
+    ([0.6, 0.3], 0.95, 0.2, {"A -> Y", "B -> Y"}),  # R-squared at the limit
+    ([0.6, 0.3], 0.5, 0.9989, {"A -> Y", "B -> Y"}),  # condition index sqrt(1.9989/0.0011) = 42.6 > 30
+    ([0.6, 0.3], 0.5, 0.9977, set()),  # condition index sqrt(1.9977/0.0023) = 29.5 <= 30
+    ([1.0, 0.3], 0.9499, 0.2, set()),  # exactly 1 and just under .95 are admissible
+])
+def test_limits_at_their_published_values(std_path, r2, rho, expected):
+    phi = np.array([[1.0, rho, 0], [rho, 1.0, 0], [0, 0, 1.0]])
+    adm = structural.structural_admissibility(_Fit(std_path, {"Y": r2}, phi), ["A", "B", "Y"])
+    assert set(adm["paths"]) == expected
