@@ -153,3 +153,35 @@ def one_factor_comparison(one_factor_fit, measurement_fit) -> dict:
     return {"one_factor_chisq": one_factor_fit.chisq, "one_factor_df": one_factor_fit.df,
             "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p,
             "one_factor_worse": bool(d_df > 0 and p < 0.05)}
+
+
+def reverse_key_suspects(loadings: pd.DataFrame, citc: dict[str, dict[str, float | None]]) -> dict[str, list[dict]]:
+    """Items that look reverse-keyed but are not declared so.
+
+    An item is a suspect when its standardized loading or its corrected item-total correlation is
+    negative while most loadings of its construct are positive: the usual trace of a negatively
+    worded item left out of ``reverse``.
+
+    Parameters
+    ----------
+    loadings : DataFrame
+        :func:`loadings_table` (``construct, item, std_loading``).
+    citc : dict
+        construct -> {item: CITC or None}.
+
+    Returns
+    -------
+    dict
+        construct -> list of ``{item, std_loading, citc}`` (constructs without suspects left out).
+    """
+    out: dict[str, list[dict]] = {}
+    for c, block in loadings.groupby("construct", sort=False):
+        positive = int((block["std_loading"] > 0).sum())
+        for _, r in block.iterrows():
+            r_citc = citc.get(c, {}).get(r["item"])
+            negative = r["std_loading"] < 0 or (r_citc is not None and r_citc < 0)
+            others_positive = positive - int(r["std_loading"] > 0) > (len(block) - 1) / 2
+            if negative and others_positive:
+                out.setdefault(c, []).append({"item": r["item"], "std_loading": float(r["std_loading"]),
+                                              "citc": r_citc})
+    return out

@@ -163,7 +163,15 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["htmt"] = _matrix(val["htmt"])
     out["htmt2"] = _matrix(val["htmt2"])
     out["htmt_flags"] = val["htmt_flags"]
-    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val), "thresholds": {
+    suspects = measurement.reverse_key_suspects(
+        val["loadings"], {c: {i: s.get("citc") for i, s in rel[c]["items"].items()} for c in blocks})
+    for c, items in suspects.items():
+        for it in items:
+            citc = "n/a" if it["citc"] is None else f"{it['citc']:.2f}"
+            warnings.append(f"item {it['item']} of {c} has a negative standardized loading ({it['std_loading']:.2f}) "
+                            f"or CITC ({citc}) while the construct's other items load positively: did you forget "
+                            "to declare it under `reverse`?")
+    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val, suspects), "thresholds": {
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
@@ -390,14 +398,18 @@ def _admissibility(fit) -> dict:
             "problems": problems, "warnings": list(fit.warnings), "method": fit.method, "n": fit.n}
 
 
-def _reliability_verdicts(rel: dict, val: dict) -> dict:
+def _reliability_verdicts(rel: dict, val: dict, suspects: dict | None = None) -> dict:
+    """Threshold verdicts per construct; a construct holding a suspected undeclared reverse-keyed
+    item cannot pass (its alpha, CR, AVE and omega mix two directions)."""
     th = reliability.THRESHOLDS
     out = {}
     for c, r in rel.items():
         v = {}
+        flagged = bool(suspects and suspects.get(c))
         for key in ("alpha", "cr", "ave", "omega"):
             value = r.get(key)
-            v[key] = None if value is None else bool(value >= th[key][0])
+            v[key] = None if value is None else bool(value >= th[key][0]) and not flagged
+        v["reverse_key_suspects"] = [s["item"] for s in (suspects or {}).get(c, [])]
         v["citc_below"] = [i for i, s in r["items"].items() if s.get("citc") is not None and s["citc"] < th["citc"][0]]
         v["fornell_larcker"] = val["fornell_larcker_ok"].get(c)
         out[c] = v

@@ -87,3 +87,24 @@ def test_limits_at_their_published_values(std_path, r2, rho, expected):
     phi = np.array([[1.0, rho, 0], [rho, 1.0, 0], [0, 0, 1.0]])
     adm = structural.structural_admissibility(_Fit(std_path, {"Y": r2}, phi), ["A", "B", "Y"])
     assert set(adm["paths"]) == expected
+
+
+def test_undeclared_reverse_item_gets_a_hint_and_fails_its_construct(tmp_path):
+    data, q = _survey(tmp_path, rho=0.3, reverse_item=True)
+    res = run(data, q, bootstrap=0, progress=False)
+    v = res["verdicts"]["reliability"]
+    assert v["A"]["reverse_key_suspects"] == ["a3"]
+    assert v["A"]["cr"] is False and v["A"]["ave"] is False and v["A"]["alpha"] is False
+    assert v["B"]["reverse_key_suspects"] == [] and v["B"]["cr"] is True
+    hints = [w for w in res["warnings"] if "forget to declare it under `reverse`" in w]
+    assert len(hints) == 1 and hints[0].startswith("item a3 of A")
+    loading = res.table("loadings").set_index("item").loc["a3", "std_loading"]
+    assert loading < 0
+
+
+def test_declaring_the_reverse_item_removes_the_hint(tmp_path):
+    data, q = _survey(tmp_path, rho=0.3, reverse_item=True)
+    q.write_text(q.read_text().replace("A: {items: [a1, a2, a3]}", "A: {items: [a1, a2, a3], reverse: [a3]}"))
+    res = run(data, q, bootstrap=0, progress=False)
+    assert res["verdicts"]["reliability"]["A"]["reverse_key_suspects"] == []
+    assert not [w for w in res["warnings"] if "reverse" in w]
