@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .reliability import THRESHOLDS, omega_total
+from .reliability import THRESHOLDS, omega_observed, omega_total
 
 __all__ = ["composite_reliability", "average_variance_extracted", "htmt", "cfa_syntax",
            "loadings_table", "validity", "one_factor_comparison"]
@@ -105,7 +105,7 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
     for c, items in blocks.items():
         lam_std = load.loc[load["construct"] == c, "std_loading"].to_numpy()
         if len(items) < 2:
-            constructs[c] = {"cr": None, "ave": None, "omega": None, "sqrt_ave": None,
+            constructs[c] = {"cr": None, "ave": None, "omega": None, "omega_obs": None, "sqrt_ave": None,
                              "reason": "single-item construct: CR, AVE and omega need two or more items"}
             continue
         idx = [obs.index(i) for i in items]
@@ -113,7 +113,9 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
         resid = sigma[np.ix_(idx, idx)] - np.outer(lam, lam) * phi[inner.index(c), inner.index(c)]
         ave = average_variance_extracted(lam_std)
         constructs[c] = {"cr": composite_reliability(lam_std), "ave": ave, "sqrt_ave": float(np.sqrt(ave)),
-                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid)}
+                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid),
+                         "omega_obs": omega_observed(lam, phi[inner.index(c), inner.index(c)],
+                                                     fit.sample_cov[np.ix_(idx, idx)])}
     names = list(blocks)
     fcor = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
     lat = table[(table["op"] == "~~") & (table["lhs"] != table["rhs"])

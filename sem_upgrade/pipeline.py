@@ -257,6 +257,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                                   for key in ("problems", "warnings")
                                   for w in out["admissibility"].get(fit, {}).get(key, [])]
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
+    out["conventions"] = out["provenance"]["conventions"]
     out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
@@ -427,7 +428,22 @@ def _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap
             "options": {"missing": missing, "likelihood": likelihood, "alpha": alpha, "seed": seed,
                         "bootstrap": bootstrap},
             "versions": versions, "python": platform.python_version(),
-            "conventions": {"chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
-                            "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
-                            "standardized": "std.all (lavaan)", "htmt": "absolute item correlations, arithmetic means "
-                            "(Henseler et al. 2015); htmt2 uses geometric means"}}
+            "conventions": conventions(likelihood)}
+
+
+def conventions(likelihood: str) -> dict:
+    """Which formula each reported figure uses, relative to lavaan's and semTools' defaults."""
+    return {
+        "chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
+        "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
+        "standardized": "std.all (lavaan)",
+        "cr": "composite reliability from standardized loadings, (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) "
+              "(Fornell & Larcker 1981); residual covariances are not counted",
+        "ave": "mean of squared standardized loadings (Fornell & Larcker 1981)",
+        "omega": "omega with the model-implied variance of the sum score, residual covariances included: "
+                 "semTools compRelSEM(obs.var = FALSE); omega_obs uses the observed variance, semTools' "
+                 "default compRelSEM(); both are reported where they differ",
+        "htmt": "the column HTMT is the classic HTMT (arithmetic means of absolute item correlations; "
+                "Henseler et al. 2015), semTools htmt(htmt2 = FALSE); HTMT2 (geometric means; Roemer et al. "
+                "2021, semTools 0.5-6's default) is given beside it",
+    }

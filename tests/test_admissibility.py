@@ -108,3 +108,23 @@ def test_declaring_the_reverse_item_removes_the_hint(tmp_path):
     res = run(data, q, bootstrap=0, progress=False)
     assert res["verdicts"]["reliability"]["A"]["reverse_key_suspects"] == []
     assert not [w for w in res["warnings"] if "reverse" in w]
+
+
+def test_both_omegas_equal_semtools_and_conventions_are_stated():
+    """omega (obs.var = FALSE) and omega_obs (semTools' default) against compRelSEM on the bundled
+    survey (tests/reference/omega.json, made by tests/reference/r/omega.R)."""
+    import json
+
+    from numpy.testing import assert_allclose
+
+    from references import REF
+
+    ref = json.loads((REF / "omega.json").read_text())["liaoning"]
+    res = run(bootstrap=0, progress=False)
+    # lavaan stops ~1e-6 short of the optimum; an N - 1 divisor in S would move omega_obs by ~4e-3
+    for c, value in ref["omega_obs"].items():
+        assert_allclose(res["reliability"][c]["omega_obs"], value, rtol=0, atol=1e-5, err_msg=c)
+        assert_allclose(res["reliability"][c]["omega"], ref["omega_model"][c], rtol=0, atol=1e-5, err_msg=c)
+        assert abs(res["reliability"][c]["omega_obs"] - res["reliability"][c]["omega"]) < 0.01
+    conv = res["conventions"]
+    assert "obs.var = FALSE" in conv["omega"] and "classic HTMT" in conv["htmt"]
