@@ -245,7 +245,11 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                                               "std_bc_upper")})
             out["indirect"].append(row)
         res.tables["indirect"] = pd.DataFrame(out["indirect"])
-        out["modification_indices"]["structural"] = structural.modification_indices(sem)
+        if sem.df == cfa.df:  # structurally saturated: the same model as the CFA, the same indices
+            out["modification_indices"]["structural_note"] = ("the structural model is saturated (df equal to "
+                                                              "the CFA's): its indices are the measurement model's")
+        else:
+            out["modification_indices"]["structural"] = structural.modification_indices(sem)
     out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
     last = sem if q.has_structure else cfa
     resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)

@@ -228,12 +228,14 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``lhs, op, rhs, mi, epc, sepc_all``, the ``top`` largest.
+    DataFrame with columns ``lhs, op, rhs, mi, epc, sepc_all, fixed_residual``, the ``top``
+    largest; ``fixed_residual`` marks parameters of an item whose residual variance is fixed
+    (single-item constructs), which lavaan lists too but which no researcher should free.
     """
     st = fit.structure
     cands = _candidates(st)
     if not cands:
-        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all", "fixed_residual"])
     q = st.n_free
     aug = _augmented(st, cands)
     theta = np.concatenate([fit.theta, np.zeros(len(cands))])
@@ -279,7 +281,15 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
         sepc = num / den if den > 0 else np.nan  # e.g. an item whose residual variance is fixed to 0
         rows.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(m), "epc": float(e), "sepc_all": float(sepc)})
     out = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
-    return out.sort_values("mi", ascending=False, kind="stable").head(top).reset_index(drop=True)
+    out = out.sort_values("mi", ascending=False, kind="stable").head(top).reset_index(drop=True)
+    # an item whose residual variance is fixed (a single-item construct) measures its construct by
+    # definition: a cross-loading or residual covariance of it would redefine the construct
+    t = st.table
+    fixed = set(t.loc[(t["op"] == "~~") & (t["lhs"] == t["rhs"]) & ~t["free"] & t["lhs"].isin(st.observed)
+                      & ~t["lhs"].isin(st.inner), "lhs"])
+    out["fixed_residual"] = [(r.op in ("=~", "~~") and r.rhs in fixed) or (r.op == "~~" and r.lhs in fixed)
+                             for r in out.itertuples()]
+    return out
 
 
 def _candidates(st: ModelStructure):

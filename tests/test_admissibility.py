@@ -128,3 +128,25 @@ def test_both_omegas_equal_semtools_and_conventions_are_stated():
         assert abs(res["reliability"][c]["omega_obs"] - res["reliability"][c]["omega"]) < 0.01
     conv = res["conventions"]
     assert "obs.var = FALSE" in conv["omega"] and "classic HTMT" in conv["htmt"]
+
+
+def test_modification_indices_once_when_saturated_and_fixed_residuals_marked(tmp_path):
+    from sem_upgrade.pipeline import bundled_paths
+
+    src, _ = bundled_paths()
+    q = tmp_path / "q.yaml"
+    # C ~ A + B with A, B, C the only constructs: the structural model is the CFA reparametrised
+    q.write_text("scale: [1, 7]\nconstructs:\n  A: {items: [nsc1, nsc2, nsc3]}\n  B: {items: [upg1]}\n"
+                 "  C: {items: [kaq1, kaq2, kaq3]}\npaths: [C ~ A + B]\n", encoding="utf-8")
+    res = run(src, q, bootstrap=0, progress=False)
+    mi = res["modification_indices"]
+    assert "structural" not in mi and "saturated" in mi["structural_note"]
+    assert res["fit"]["structural"]["df"] == res["fit"]["measurement"]["df"]
+    table = mi["measurement"]
+    on_single = table[(table["rhs"] == "upg1") | (table["lhs"] == "upg1")]
+    assert len(on_single) and on_single["fixed_residual"].all()
+    assert not table.loc[~table.index.isin(on_single.index), "fixed_residual"].any()
+    # a model that is not saturated keeps its own table
+    q.write_text(q.read_text().replace("paths: [C ~ A + B]", "paths: [C ~ A, B ~ C]"), encoding="utf-8")
+    res = run(src, q, bootstrap=0, progress=False)
+    assert "structural" in res["modification_indices"]
