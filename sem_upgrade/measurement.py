@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .reliability import THRESHOLDS, omega_total
+from .reliability import THRESHOLDS, omega_observed, omega_total
 
 __all__ = ["composite_reliability", "average_variance_extracted", "htmt", "cfa_syntax",
            "loadings_table", "validity", "one_factor_comparison"]
@@ -105,7 +105,7 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
     for c, items in blocks.items():
         lam_std = load.loc[load["construct"] == c, "std_loading"].to_numpy()
         if len(items) < 2:
-            constructs[c] = {"cr": None, "ave": None, "omega": None, "sqrt_ave": None,
+            constructs[c] = {"cr": None, "ave": None, "omega": None, "omega_obs": None, "sqrt_ave": None,
                              "reason": "single-item construct: CR, AVE and omega need two or more items"}
             continue
         idx = [obs.index(i) for i in items]
@@ -113,7 +113,9 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
         resid = sigma[np.ix_(idx, idx)] - np.outer(lam, lam) * phi[inner.index(c), inner.index(c)]
         ave = average_variance_extracted(lam_std)
         constructs[c] = {"cr": composite_reliability(lam_std), "ave": ave, "sqrt_ave": float(np.sqrt(ave)),
-                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid)}
+                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid),
+                         "omega_obs": omega_observed(lam, phi[inner.index(c), inner.index(c)],
+                                                     fit.sample_cov[np.ix_(idx, idx)])}
     names = list(blocks)
     fcor = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
     lat = table[(table["op"] == "~~") & (table["lhs"] != table["rhs"])
@@ -153,3 +155,35 @@ def one_factor_comparison(one_factor_fit, measurement_fit) -> dict:
     return {"one_factor_chisq": one_factor_fit.chisq, "one_factor_df": one_factor_fit.df,
             "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p,
             "one_factor_worse": bool(d_df > 0 and p < 0.05)}
+
+
+def reverse_key_suspects(loadings: pd.DataFrame, citc: dict[str, dict[str, float | None]]) -> dict[str, list[dict]]:
+    """Items that look reverse-keyed but are not declared so.
+
+    An item is a suspect when its standardized loading or its corrected item-total correlation is
+    negative while most loadings of its construct are positive: the usual trace of a negatively
+    worded item left out of ``reverse``.
+
+    Parameters
+    ----------
+    loadings : DataFrame
+        :func:`loadings_table` (``construct, item, std_loading``).
+    citc : dict
+        construct -> {item: CITC or None}.
+
+    Returns
+    -------
+    dict
+        construct -> list of ``{item, std_loading, citc}`` (constructs without suspects left out).
+    """
+    out: dict[str, list[dict]] = {}
+    for c, block in loadings.groupby("construct", sort=False):
+        positive = int((block["std_loading"] > 0).sum())
+        for _, r in block.iterrows():
+            r_citc = citc.get(c, {}).get(r["item"])
+            negative = r["std_loading"] < 0 or (r_citc is not None and r_citc < 0)
+            others_positive = positive - int(r["std_loading"] > 0) > (len(block) - 1) / 2
+            if negative and others_positive:
+                out.setdefault(c, []).append({"item": r["item"], "std_loading": float(r["std_loading"]),
+                                              "citc": r_citc})
+    return out

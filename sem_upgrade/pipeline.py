@@ -19,6 +19,7 @@ from .engine.fit import fit_model
 from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
+from .reproduce import write_reproduce
 from .results import Results
 
 __all__ = ["run", "validate", "bundled_paths", "write_outputs"]
@@ -169,12 +170,21 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["htmt"] = _matrix(val["htmt"])
     out["htmt2"] = _matrix(val["htmt2"])
     out["htmt_flags"] = val["htmt_flags"]
-    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val), "thresholds": {
+    suspects = measurement.reverse_key_suspects(
+        val["loadings"], {c: {i: s.get("citc") for i, s in rel[c]["items"].items()} for c in blocks})
+    for c, items in suspects.items():
+        for it in items:
+            citc = "n/a" if it["citc"] is None else f"{it['citc']:.2f}"
+            warnings.append(f"item {it['item']} of {c} has a negative standardized loading ({it['std_loading']:.2f}) "
+                            f"or CITC ({citc}) while the construct's other items load positively: did you forget "
+                            "to declare it under `reverse`?")
+    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val, suspects), "thresholds": {
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
+    one_factor_syntax = "G =~ " + " + ".join(survey.items)
     try:
-        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
+        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood)
         cmp = measurement.one_factor_comparison(one, cfa)
     except SemUpgradeError as exc:
         cmp = {"error": str(exc)}
@@ -223,6 +233,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
             out["total_effects"] = [dict(e, chain=e["chain"]) for e in boot.effects if e["kind"] == "total"]
             res.tables["total_effects"] = pd.DataFrame(out["total_effects"])
         hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha, indirect=boot_rows)
+        adm = structural.structural_admissibility(sem, names, val["htmt"])
+        out["admissibility"]["structural"]["problems"] += adm["problems"]
+        out["admissibility"]["structural"]["paths"] = adm["paths"]
+        out["admissibility"]["structural"]["limits"] = adm["limits"]
+        out["admissibility"]["structural"]["admissible"] = not out["admissibility"]["structural"]["problems"]
+        hyp = structural.mark_inadmissible(hyp, q.hypotheses, adm)
         res.tables["hypotheses"] = hyp
         out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
         out["indirect"] = []
@@ -236,7 +252,11 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                                               "std_bc_upper")})
             out["indirect"].append(row)
         res.tables["indirect"] = pd.DataFrame(out["indirect"])
-        out["modification_indices"]["structural"] = structural.modification_indices(sem)
+        if sem.df == cfa.df:  # structurally saturated: the same model as the CFA, the same indices
+            out["modification_indices"]["structural_note"] = ("the structural model is saturated (df equal to "
+                                                              "the CFA's): its indices are the measurement model's")
+        else:
+            out["modification_indices"]["structural"] = structural.modification_indices(sem)
     out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
     last = sem if q.has_structure else cfa
     resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)
@@ -251,12 +271,19 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["sample_size"] = {"n": out["n_used"], "npar": last_fit.get("npar"), "recommended_n": _RECOMMENDED_N[0],
                           "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
+    out["conventions"] = out["provenance"]["conventions"]
     out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
-        write_outputs(res, outdir, formats, lang, inputs=(data, questionnaire))
+        models = {"measurement": q.measurement_syntax(), "one_factor": one_factor_syntax}
+        if q.has_structure:
+            models["structural"] = q.structural_syntax()
+        write_outputs(res, outdir, formats, lang, inputs=(data, questionnaire), trail={
+            "frame": x, "models": models, "chains": {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"},
+            "options": {"data": out["provenance"]["data"], "questionnaire": out["provenance"]["questionnaire"],
+                        **out["provenance"]["options"]}, "versions": out["provenance"]["versions"]})
     return res
 
 
@@ -288,12 +315,17 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
 
 
 def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), lang: str = "en",
-                  inputs=()) -> Path:
+                  inputs=(), trail: dict | None = None) -> Path:
     """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` as one complete run
-    (see :func:`sem_upgrade.report.write_run`)."""
+    (see :func:`sem_upgrade.report.write_run`).
+
+    ``trail``: the cleaned frame, model syntaxes, indirect chains, options and versions for
+    ``outdir/reproduce`` (:func:`sem_upgrade.reproduce.write_reproduce`).
+    """
     from .report import write_run
 
-    return write_run(res, outdir, formats, lang, inputs=inputs)
+    extra = None if trail is None else (lambda folder: write_reproduce(folder / "reproduce", **trail))
+    return write_run(res, outdir, formats, lang, inputs=inputs, extra=extra)
 
 
 def _check_variances(x: pd.DataFrame, source: str):
@@ -376,14 +408,18 @@ def _admissibility(fit) -> dict:
             "problems": problems, "warnings": list(fit.warnings), "method": fit.method, "n": fit.n}
 
 
-def _reliability_verdicts(rel: dict, val: dict) -> dict:
+def _reliability_verdicts(rel: dict, val: dict, suspects: dict | None = None) -> dict:
+    """Threshold verdicts per construct; a construct holding a suspected undeclared reverse-keyed
+    item cannot pass (its alpha, CR, AVE and omega mix two directions)."""
     th = reliability.THRESHOLDS
     out = {}
     for c, r in rel.items():
         v = {}
+        flagged = bool(suspects and suspects.get(c))
         for key in ("alpha", "cr", "ave", "omega"):
             value = r.get(key)
-            v[key] = None if value is None else bool(value >= th[key][0])
+            v[key] = None if value is None else bool(value >= th[key][0]) and not flagged
+        v["reverse_key_suspects"] = [s["item"] for s in (suspects or {}).get(c, [])]
         v["citc_below"] = [i for i, s in r["items"].items() if s.get("citc") is not None and s["citc"] < th["citc"][0]]
         v["fornell_larcker"] = val["fornell_larcker_ok"].get(c)
         out[c] = v
@@ -401,7 +437,22 @@ def _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap
             "options": {"missing": missing, "likelihood": likelihood, "alpha": alpha, "seed": seed,
                         "bootstrap": bootstrap},
             "versions": versions, "python": platform.python_version(),
-            "conventions": {"chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
-                            "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
-                            "standardized": "std.all (lavaan)", "htmt": "absolute item correlations, arithmetic means "
-                            "(Henseler et al. 2015); htmt2 uses geometric means"}}
+            "conventions": conventions(likelihood)}
+
+
+def conventions(likelihood: str) -> dict:
+    """Which formula each reported figure uses, relative to lavaan's and semTools' defaults."""
+    return {
+        "chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
+        "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
+        "standardized": "std.all (lavaan)",
+        "cr": "composite reliability from standardized loadings, (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) "
+              "(Fornell & Larcker 1981); residual covariances are not counted",
+        "ave": "mean of squared standardized loadings (Fornell & Larcker 1981)",
+        "omega": "omega with the model-implied variance of the sum score, residual covariances included: "
+                 "semTools compRelSEM(obs.var = FALSE); omega_obs uses the observed variance, semTools' "
+                 "default compRelSEM(); both are reported where they differ",
+        "htmt": "the column HTMT is the classic HTMT (arithmetic means of absolute item correlations; "
+                "Henseler et al. 2015), semTools htmt(htmt2 = FALSE); HTMT2 (geometric means; Roemer et al. "
+                "2021, semTools 0.5-6's default) is given beside it",
+    }

@@ -30,8 +30,8 @@ __all__ = ["FORMATS", "OUTPUT_NAMES", "check_formats", "check_outdir", "write_re
 FORMATS = ("html", "md", "xlsx", "docx")
 # Every name a run may write at the top of the output folder.
 OUTPUT_NAMES = ("results.json", "timing.json", "rejected_rows.csv", "report.html", "report.md", "report.docx",
-                "tables.xlsx", "tables", "path_diagram.png", "path_diagram.pdf")
-_DIRS = {"tables"}
+                "tables.xlsx", "tables", "path_diagram.png", "path_diagram.pdf", "reproduce")
+_DIRS = {"tables", "reproduce"}
 _LOCK = ".sem_upgrade.lock"
 
 
