@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import fit_indices, measurement, reliability, structural
 from .errors import SemUpgradeError
-from .engine.fit import fit_model
+from .engine.fit import check_estimator, fit_model
 from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
@@ -43,7 +43,8 @@ def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
 def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
-        ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx")) -> Results:
+        ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
+        estimator: str = "ml") -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -53,6 +54,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     missing : {"listwise", "fiml"}
     likelihood : {"normal", "wishart"}
         lavaan's default (N) or AMOS's convention (N - 1).
+    estimator : {"ml", "mlm", "mlr"}
+        ML (default), or ML with robust standard errors and a scaled test: lavaan's MLM
+        (Satorra-Bentler) or MLR (Huber-White, Yuan-Bentler); complete data.
     alpha : float
         Significance level of the hypothesis tests.
     seed : int
@@ -78,6 +82,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
     if likelihood not in ("normal", "wishart"):
         raise SemUpgradeError(f"--likelihood: '{likelihood}' is not 'normal' or 'wishart'")
+    check_estimator(estimator, missing, likelihood)
     if not 0 < alpha < 1:
         raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -105,6 +110,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["n_used"] = int(len(x))
     out["missing"] = missing
     out["likelihood"] = likelihood
+    out["estimator"] = estimator
     out["data_quality"] = survey.quality(missing)
     out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
                             "constructs": {c.name: {"label": c.label, "items": list(c.items),
@@ -146,7 +152,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- measurement model (CFA) ----
     try:
-        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
     except SemUpgradeError as exc:  # a data or model problem first shows here: name the file
         blame = q.source if "not identified" in str(exc) else survey.source
         raise SemUpgradeError(f"{blame}: {exc}") from None
@@ -167,7 +173,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
     try:
-        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
+        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood, estimator=estimator)
         cmp = measurement.one_factor_comparison(one, cfa)
     except SemUpgradeError as exc:
         cmp = {"error": str(exc)}
@@ -176,7 +182,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- structural model ----
     if q.has_structure:
-        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood)
+        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
         names = list(blocks)
         out["fit"]["structural"] = _fit_block(sem)
         out["admissibility"]["structural"] = _admissibility(sem)
