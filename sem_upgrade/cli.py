@@ -55,6 +55,9 @@ def _build() -> argparse.ArgumentParser:
                    help="missing-data handling: complete cases (default, as lavaan) or full-information ML")
     r.add_argument("--likelihood", choices=["normal", "wishart"], default="normal",
                    help="normal: lavaan's N convention (default); wishart: AMOS's N - 1")
+    r.add_argument("--estimator", default="ml", metavar="{ml,mlr,mlm}",
+                   help="ml (default); mlr: robust (Huber-White) SEs and the Yuan-Bentler scaled test; "
+                   "mlm: robust SEs and the Satorra-Bentler scaled test (lavaan's MLR / MLM)")
     r.add_argument("--alpha", type=float, default=0.05, help="significance level of hypothesis tests (default .05)")
     r.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="bootstrap resamples for indirect and total effects (default 2000; "
@@ -143,6 +146,7 @@ def _run(args) -> int:
     from .pipeline import run
 
     res = run(args.data, args.questionnaire, args.outdir, missing=args.missing, likelihood=args.likelihood,
+              estimator=args.estimator,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
               progress=False if args.quiet else None,
               formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang)
@@ -151,9 +155,11 @@ def _run(args) -> int:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")
     print(f"rows read {d['n_rows_read']}, rejected {d['n_rejected']}, used {d['n_used']} ({d['missing']})")
     for name, fit in d["fit"].items():
-        shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in
-                         [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"),
-                          ("RMSEA", "rmsea"), ("SRMR", "srmr")])
+        keys = ([("chisq (scaled)", "chisq_scaled"), ("df", "df"), ("CFI (robust)", "cfi_robust"),
+                 ("TLI (robust)", "tli_robust"), ("RMSEA (robust)", "rmsea_robust"), ("SRMR", "srmr")]
+                if "chisq_scaled" in fit else
+                [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"), ("RMSEA", "rmsea"), ("SRMR", "srmr")])
+        shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in keys)
         print(f"{name:12s} {shown}")
     if "hypotheses" in res.tables:
         for _, h in res.tables["hypotheses"].iterrows():

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .engine.robust import scaled_difference
 from .reliability import THRESHOLDS, omega_observed, omega_total
 
 __all__ = ["composite_reliability", "average_variance_extracted", "htmt", "cfa_syntax",
@@ -147,13 +148,22 @@ def one_factor_comparison(one_factor_fit, measurement_fit) -> dict:
 
     A much worse single factor (significant difference) argues against one common-method
     factor explaining the covariances (Podsakoff et al. 2003).
-    Validated against: ``anova(cfa(one-factor), cfa(measurement))`` in lavaan.
+    Under MLM / MLR the Satorra-Bentler (2001) scaled difference is used.
+    Validated against: ``anova(cfa(one-factor), cfa(measurement))`` in lavaan, and
+    ``lavTestLRT(..., method = "satorra.bentler.2001")`` for the robust estimators.
     """
-    d_chi = one_factor_fit.chisq - measurement_fit.chisq
     d_df = one_factor_fit.df - measurement_fit.df
-    p = float(stats.chi2.sf(d_chi, d_df)) if d_df > 0 else float("nan")
+    if one_factor_fit.robust and measurement_fit.robust:  # Satorra-Bentler (2001) scaled difference
+        diff = scaled_difference(one_factor_fit.chisq, one_factor_fit.df, one_factor_fit.robust["scaling_factor"],
+                                 measurement_fit.chisq, measurement_fit.df, measurement_fit.robust["scaling_factor"])
+        d_chi, p = diff["chisq_diff"], diff["pvalue"]
+        method = "Satorra-Bentler (2001) scaled difference"
+    else:
+        d_chi = one_factor_fit.chisq - measurement_fit.chisq
+        p = float(stats.chi2.sf(d_chi, d_df)) if d_df > 0 else float("nan")
+        method = "likelihood-ratio difference"
     return {"one_factor_chisq": one_factor_fit.chisq, "one_factor_df": one_factor_fit.df,
-            "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p,
+            "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p, "method": method,
             "one_factor_worse": bool(d_df > 0 and p < 0.05)}
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import fit_indices, measurement, reliability, structural
 from .errors import SemUpgradeError
-from .engine.fit import fit_model
+from .engine.fit import check_estimator, fit_model
 from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
@@ -44,7 +44,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
         ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
-        lang: str = "en") -> Results:
+        lang: str = "en", estimator: str = "ml") -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -54,6 +54,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     missing : {"listwise", "fiml"}
     likelihood : {"normal", "wishart"}
         lavaan's default (N) or AMOS's convention (N - 1).
+    estimator : {"ml", "mlm", "mlr"}
+        ML (default), or ML with robust standard errors and a scaled test: lavaan's MLM
+        (Satorra-Bentler) or MLR (Huber-White, Yuan-Bentler); complete data.
     alpha : float
         Significance level of the hypothesis tests.
     seed : int
@@ -80,6 +83,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
     if likelihood not in ("normal", "wishart"):
         raise SemUpgradeError(f"--likelihood: '{likelihood}' is not 'normal' or 'wishart'")
+    check_estimator(estimator, missing, likelihood)
     if not 0 < alpha < 1:
         raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -111,6 +115,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["n_used"] = int(len(x))
     out["missing"] = missing
     out["likelihood"] = likelihood
+    out["estimator"] = estimator
     out["data_quality"] = survey.quality(missing)
     out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
                             "constructs": {c.name: {"label": c.label, "labels": dict(c.labels), "items": list(c.items),
@@ -154,7 +159,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- measurement model (CFA) ----
     try:
-        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
     except SemUpgradeError as exc:  # a data or model problem first shows here: name the file
         blame = q.source if "not identified" in str(exc) else survey.source
         raise SemUpgradeError(f"{blame}: {exc}") from None
@@ -184,7 +189,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["admissibility"] = {"measurement": _admissibility(cfa)}
     one_factor_syntax = "G =~ " + " + ".join(survey.items)
     try:
-        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood)
+        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood, estimator=estimator)
         cmp = measurement.one_factor_comparison(one, cfa)
     except SemUpgradeError as exc:
         cmp = {"error": str(exc)}
@@ -193,7 +198,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- structural model ----
     if q.has_structure:
-        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood)
+        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
         names = list(blocks)
         out["fit"]["structural"] = _fit_block(sem)
         out["admissibility"]["structural"] = _admissibility(sem)
@@ -272,7 +277,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                           "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
     out["conventions"] = out["provenance"]["conventions"]
-    out["provenance"]["options"].update(ci=ci, ci_level=ci_level)
+    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, estimator=estimator, lang=lang)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None

@@ -86,6 +86,8 @@ def r_script(models: dict[str, str], options: dict) -> str:
         args.append('missing = "ml"')
     if options.get("likelihood") == "wishart":
         args.append('likelihood = "wishart"')
+    if options.get("estimator", "ml") != "ml":
+        args.append(f'estimator = "{str(options["estimator"]).upper()}"')
     extra = "".join(f", {a}" for a in args)
     boot = int(options.get("bootstrap") or 0)
     ci_type = "bca.simple" if options.get("ci") == "bc" else "perc"
@@ -148,7 +150,7 @@ def equivalent_command(options: dict) -> list[str]:
     if options.get("data") and options.get("questionnaire"):
         cmd += [str(options["data"]), "-q", str(options["questionnaire"])]
     flags = {"missing": "--missing", "likelihood": "--likelihood", "bootstrap": "--bootstrap", "seed": "--seed",
-             "ci": "--ci", "ci_level": "--ci-level", "alpha": "--alpha"}
+             "ci": "--ci", "ci_level": "--ci-level", "alpha": "--alpha", "estimator": "--estimator", "lang": "--lang"}
     cmd += [f"{flag} {options[key]}" for key, flag in flags.items() if options.get(key) is not None]
     return cmd
 

@@ -34,7 +34,8 @@ def test_folder_holds_data_syntax_script_and_command(bundled_run):
     assert "missing =" not in script and "wishart" not in script
     first = (folder / "command.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first == ("command: sem-upgrade run liaoning_2012_survey.csv -q liaoning_2012.yaml --missing listwise "
-                     "--likelihood normal --bootstrap 50 --seed 2012 --ci percentile --ci-level 0.95 --alpha 0.05")
+                     "--likelihood normal --bootstrap 50 --seed 2012 --ci percentile --ci-level 0.95 --alpha 0.05 "
+                     "--estimator ml --lang en")
 
 
 @pytest.mark.parametrize("name", ["measurement", "one_factor", "structural"])
@@ -63,4 +64,6 @@ def test_options_reach_the_r_call():
                                 {"missing": "listwise", "likelihood": "wishart", "bootstrap": 1000, "ci": "bc",
                                  "seed": 7})
     assert 'likelihood = "wishart"' in script and 'boot.ci.type = "bca.simple"' in script
+    script = reproduce.r_script({"measurement": "measurement.lav"}, {"estimator": "mlr"})
+    assert 'cfa(m_meas, data = d, estimator = "MLR")' in script
     assert "set.seed(7)" in script

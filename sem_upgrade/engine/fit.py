@@ -19,7 +19,7 @@ chi-square/df are wrong; here only its parser and starting values are used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,11 @@ from .mvnorm import LOG2PI, ml_gradient_information, normal_loglik
 from .mvnorm_missing import em_saturated, fiml_objective, row_layout
 from .optimize import fiml_minimise, ml_minimise
 from .partable import ModelStructure, build_structure
+from .robust import ESTIMATORS, robust_ml
 from .standardize import standardized
 from .vcov import invert_information, with_means
 
-__all__ = ["Fit", "fit_model", "fit_ml", "fit_covariance", "fit_fiml"]
+__all__ = ["Fit", "check_estimator", "fit_model", "fit_ml", "fit_covariance", "fit_fiml"]
 
 @dataclass
 class Fit:
@@ -69,6 +70,8 @@ class Fit:
     vcov_means: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     data: np.ndarray | None = None  # FIML: the rows fitted, NaN where missing
+    estimator: str = "ml"  # "ml", or "mlm" / "mlr": vcov is then the robust one (see .robust)
+    robust: dict | None = None  # scaling factors and scaled statistics (engine.robust.robust_ml)
 
     @property
     def sigma(self) -> np.ndarray:
@@ -140,14 +143,25 @@ class Fit:
         return problems
 
 
-def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likelihood: str = "normal") -> Fit:
+def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likelihood: str = "normal",
+              estimator: str = "ml") -> Fit:
     """Build and fit a model: listwise ML (complete rows) or FIML.
 
+    ``estimator``: ``"ml"``, or the robust ``"mlm"`` / ``"mlr"`` (ML estimates with sandwich
+    standard errors and a scaled test, :mod:`.robust`; complete data).
+
     Raises SemUpgradeError for an unidentified model, a non-PD sample covariance
-    matrix, too few rows, or wishart together with FIML.
+    matrix, too few rows, wishart together with FIML, or a robust estimator with FIML.
     """
     st = build_structure(syntax, data)
     x = data[st.observed]
+    if estimator != "ml":
+        check_estimator(estimator, missing, likelihood)
+        x = x.dropna()
+        check_rows(len(x), st)
+        fit = fit_ml(st, x, likelihood=likelihood)
+        r = robust_ml(fit, x.to_numpy(float), estimator)
+        return replace(fit, vcov=r.pop("vcov"), estimator=estimator, robust=r)
     if missing == "fiml":
         if likelihood == "wishart":
             raise SemUpgradeError("--likelihood wishart applies to complete data; use it with --missing listwise")
@@ -157,6 +171,22 @@ def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likeli
     x = x.dropna()
     check_rows(len(x), st)
     return fit_ml(st, x, likelihood=likelihood)
+
+
+def check_estimator(estimator: str, missing: str = "listwise", likelihood: str = "normal") -> None:
+    """A clear error for an estimator the options do not allow."""
+    if estimator == "wlsmv":
+        raise SemUpgradeError("--estimator wlsmv: ordinal (WLSMV) estimation is not available yet; "
+                              f"choose one of {', '.join(ESTIMATORS)}")
+    if estimator not in ESTIMATORS:
+        raise SemUpgradeError(f"--estimator: '{estimator}' is not one of {', '.join(ESTIMATORS)}")
+    if estimator != "ml" and missing == "fiml":
+        what = ("mlm is defined for complete data only (lavaan: MLM with missing = 'ml' is not available)"
+                if estimator == "mlm" else "mlr with --missing fiml is not available yet; use --missing listwise")
+        raise SemUpgradeError(f"--estimator {estimator}: {what}")
+    if estimator != "ml" and likelihood == "wishart":
+        raise SemUpgradeError(f"--estimator {estimator}: robust estimators use lavaan's N convention; "
+                              "drop --likelihood wishart")
 
 
 def fit_ml(st: ModelStructure, data: pd.DataFrame | np.ndarray, likelihood: str = "normal",
