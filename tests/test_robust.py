@@ -116,6 +116,13 @@ def test_bundled_run_under_mlr_equals_lavaan(ref, tmp_path):
     basis = {v["index"]: v["basis"] for v in res["fit_verdicts"]["structural"]}
     assert basis["cfi"] == "cfi_robust" and basis["rmsea"] == "rmsea_robust"
     assert res["common_method"]["one_factor_cfa"]["method"].startswith("Satorra-Bentler")
+    # the report's fit table leads with the figures the verdicts use, and its note says so
+    from sem_upgrade.report import build_tables
+
+    fit_table = next(t for t in build_tables(res, "en") if t.key == "fit")
+    first = [row[0].text for row in fit_table.rows[:6]]
+    assert first == ["Scaled χ²", "Scaling factor", "p (scaled)", "Robust CFI", "Robust TLI", "Robust RMSEA [90% CI]"]
+    assert fit_table.rows[3][1].text == "≥ .95" and "verdicts use the scaled χ²" in fit_table.note
 
 
 @pytest.mark.parametrize("args, message", [

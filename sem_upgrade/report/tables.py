@@ -176,17 +176,20 @@ def _discriminant(d, w, lang) -> Table:
 
 _FIT_ROWS = ["chisq", "df", "cmin_df", "pvalue", "cfi", "tli", "nfi", "ifi", "gfi", "agfi", "rmsea", "rmsea_pvalue",
              "srmr", "rmr", "aic", "bic"]
-_BOUNDED = {"cfi", "tli", "nfi", "ifi", "gfi", "agfi", "srmr"}
+_BOUNDED = {"cfi", "tli", "nfi", "ifi", "gfi", "agfi", "srmr", "cfi_robust", "tli_robust"}
+# Under MLM / MLR these rows come first: the figures the verdicts use (lavaan's summary order).
+_ROBUST_ROWS = ["chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "cfi_robust", "tli_robust", "rmsea_robust"]
 
 
 def _fit_cell(block, key) -> Cell:
     v = block.get(key)
     if key == "df":
         return _i(v)
-    if key in ("pvalue", "rmsea_pvalue"):
+    if key in ("pvalue", "rmsea_pvalue", "pvalue_scaled"):
         return _p(v)
-    if key == "rmsea":
-        text = f"{apa(v)} {ci(block.get('rmsea_ci_lower'), block.get('rmsea_ci_upper'), bounded=True)}"
+    if key in ("rmsea", "rmsea_robust"):
+        sfx = "_robust" if key == "rmsea_robust" else ""
+        text = f"{apa(v)} {ci(block.get('rmsea_ci_lower' + sfx), block.get('rmsea_ci_upper' + sfx), bounded=True)}"
         return Cell(text if not is_missing(v) else DASH, None if is_missing(v) else float(v), _B3)
     if key in _BOUNDED:
         return _b(v)
@@ -198,13 +201,23 @@ def _fit(d, w) -> Table:
     cut = {m: {v["index"]: v for v in d["fit_verdicts"][m]} for m in models}
     header = [w("index"), w("criterion")] + [w(f"{m}_model") for m in models]
     rows, rules = [], []
+    robust = "chisq_scaled" in d["fit"][models[0]]
+    by_basis = {v["basis"]: v for v in cut[models[0]].values() if v.get("basis", v["index"]) != v["index"]}
+    for key in _ROBUST_ROWS if robust else []:
+        v = by_basis.get(key)
+        rows.append([_t(w(key)), _t(cutoff(v["cutoff"]) if v else "")] + [_fit_cell(d["fit"][m], key) for m in models])
     for key in _FIT_ROWS:
         v = cut[models[0]].get(key)
-        criterion = cutoff(v["cutoff"]) if v else ""
+        criterion = cutoff(v["cutoff"]) if v and not (robust and v.get("basis", key) != key) else ""
         if v:
             rules.append(f"{w(key).split(' [')[0]} {criterion} ({cite(v['source'])})")
         rows.append([_t(w(key)), _t(criterion)] + [_fit_cell(d["fit"][m], key) for m in models])
-    return Table("fit", w("t_fit"), header, rows, w("n_fit", rules="; ".join(rules)))
+    note = w("n_fit", rules="; ".join(rules))
+    if robust:
+        est = str(d.get("estimator", "")).upper()
+        test = "Satorra-Bentler" if est == "MLM" else "Yuan-Bentler"
+        note = w("n_robust", est=est, test=test) + " " + note
+    return Table("fit", w("t_fit"), header, rows, note)
 
 
 def _paths(d, w, lang) -> Table:
