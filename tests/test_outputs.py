@@ -50,7 +50,7 @@ def test_the_folder_holds_one_complete_run(small, tmp_path):
     assert _shown(out) == ["my_notes.txt", "path_diagram.pdf", "path_diagram.png", "rejected_rows.csv",
                            "report.html", "report.md", "results.json", "tables", "tables.xlsx"]
     write_run(small, out, ("md",))  # a second run with fewer formats: no stale reports beside it
-    assert _shown(out) == ["my_notes.txt", "rejected_rows.csv", "report.md", "reproduce", "results.json"]
+    assert _shown(out) == ["my_notes.txt", "rejected_rows.csv", "report.md", "results.json"]
     assert not [p for p in out.iterdir() if p.name.startswith(".sem_upgrade-")]  # no temporary folder left
 
 

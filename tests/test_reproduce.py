@@ -64,6 +64,6 @@ def test_options_reach_the_r_call():
                                 {"missing": "listwise", "likelihood": "wishart", "bootstrap": 1000, "ci": "bc",
                                  "seed": 7})
     assert 'likelihood = "wishart"' in script and 'boot.ci.type = "bca.simple"' in script
+    assert "set.seed(7)" in script
     script = reproduce.r_script({"measurement": "measurement.lav"}, {"estimator": "mlr"})
     assert 'cfa(m_meas, data = d, estimator = "MLR")' in script
-    assert "set.seed(7)" in script
