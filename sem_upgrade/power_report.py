@@ -11,9 +11,23 @@ import json
 import math
 from pathlib import Path
 
-from .report import fmt_number, markdown_table
+from .report import fmt_number
+from .report.markdown import md_escape
 
 __all__ = ["write_power_reports", "power_markdown", "power_html", "power_curve_png"]
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """A Markdown table of plain rows; ``columns`` is [(key, header)]; every cell escaped as inert text."""
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    sep = "|" + "|".join("---" for _ in columns) + "|"
+    body = []
+    for r in rows:
+        cells = [md_escape(r.get(k) if isinstance(r.get(k), str) else fmt_number(r.get(k)), block=False)
+                 .replace("|", "\\|") for k, _ in columns]
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, sep, *body])
+
 
 _FORMATS = ("json", "png", "html", "md")
 _COLUMNS = [("n", "N"), ("rate", "rate"), ("ci", "MC 95% CI"), ("mean_estimate", "mean std. estimate"),
