@@ -156,7 +156,7 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("id", "plabel")])
     table.insert(0, "id", np.arange(1, len(table) + 1))
     table.insert(TABLE_COLUMNS.index("plabel"), "plabel", [f".p{i}." for i in table["id"]])
-    table = _lavaan_order(table, syntax)
+    table = _canonical_order(_lavaan_order(table, syntax), syntax)
     _mark_fixed_x(table, obs, inner)
     return ModelStructure.from_table(syntax, obs, inner, latent, table)
 
@@ -181,6 +181,34 @@ def exogenous_covariates(table: pd.DataFrame, observed: list[str], inner: list[s
     indicators = set(table.loc[table["op"] == "=~", "rhs"])
     return [v for v in observed if v in inner and v in set(reg["rhs"])
             and v not in set(reg["lhs"]) and v not in indicators]
+
+
+def _canonical_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
+    """Rows and free-parameter numbers in an order fixed by the model, not by the process.
+
+    semopy gathers parameters through hash-ordered sets, so the order of its parameters, and the
+    last bits of its starting values, change with Python's hash seed; the arithmetic would then
+    differ in the last bits from one process to another. Rows are sorted by operator (=~, ~, ~~),
+    then by the syntax order of lhs and rhs; free parameters are numbered by first appearance; and
+    starting values are rounded to 1e-8 (they only start the optimiser).
+    """
+    order = syntax_order(syntax)
+    sym = table["matrix"].isin([int(m) for m in SYMMETRIC]).to_numpy()
+    r, c = table["row"].to_numpy(int), table["col"].to_numpy(int)
+    table["row"], table["col"] = np.where(sym, np.maximum(r, c), r), np.where(sym, np.minimum(r, c), c)
+    ops = {"=~": 0, "~": 1, "~~": 2}
+    key = pd.DataFrame({"op": table["op"].map(ops), "lhs": table["lhs"].map(order), "rhs": table["rhs"].map(order),
+                        "matrix": table["matrix"], "row": table["row"], "col": table["col"]})
+    table = table.loc[key.sort_values(list(key.columns), kind="stable").index].reset_index(drop=True)
+    free = table["free"].to_numpy(bool)
+    number: dict[int, int] = {}
+    for k in table.loc[free, "index"]:
+        number.setdefault(int(k), len(number))
+    table.loc[free, "index"] = [number[int(k)] for k in table.loc[free, "index"]]
+    table["start"] = table["start"].round(8)
+    table["id"] = np.arange(1, len(table) + 1)
+    table["plabel"] = [f".p{i}." for i in table["id"]]
+    return table
 
 
 def syntax_order(syntax: str) -> dict[str, int]:
