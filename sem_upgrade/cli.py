@@ -155,8 +155,9 @@ def _run(args) -> int:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")
     print(f"rows read {d['n_rows_read']}, rejected {d['n_rejected']}, used {d['n_used']} ({d['missing']})")
     for name, fit in d["fit"].items():
-        keys = ([("chisq (scaled)", "chisq_scaled"), ("df", "df"), ("CFI (robust)", "cfi_robust"),
-                 ("TLI (robust)", "tli_robust"), ("RMSEA (robust)", "rmsea_robust"), ("SRMR", "srmr")]
+        kind = "robust" if "cfi_robust" in fit else "scaled"  # FIML: scaled indices only
+        keys = ([("chisq (scaled)", "chisq_scaled"), ("df", "df"), (f"CFI ({kind})", f"cfi_{kind}"),
+                 (f"TLI ({kind})", f"tli_{kind}"), (f"RMSEA ({kind})", f"rmsea_{kind}"), ("SRMR", "srmr")]
                 if "chisq_scaled" in fit else
                 [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"), ("RMSEA", "rmsea"), ("SRMR", "srmr")])
         shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in keys)

@@ -220,11 +220,12 @@ def fit_measures(fit) -> dict[str, float]:
     out["ecvi"] = chisq / n_eff + 2.0 * fit.npar / n_eff
     if getattr(fit, "robust", None):
         out.update(robust_measures(chisq, df, cb, dfb, n_eff, fit.robust["scaling_factor"],
-                                   fit.robust["baseline_scaling_factor"]))
+                                   fit.robust["baseline_scaling_factor"], population_robust=fit.method != "fiml"))
     return out
 
 
-def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, c: float, c_b: float) -> dict:
+def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, c: float, c_b: float,
+                    population_robust: bool = True) -> dict:
     """Scaled and robust fit indices of a robust (MLM / MLR) fit, by lavaan's names.
 
     ``*_scaled``: the usual formulas on the scaled statistics T / c and T_b / c_b.
@@ -233,6 +234,8 @@ def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, 
     scaling factor c, RMSEA = sqrt(max(T - c df, 0) / (N df)), CFI = 1 - max(T - c df, 0) /
     max(T - c df, T_b - c_b df_b, 0), TLI = 1 - (T - c df) df_b / ((T_b - c_b df_b) df); the
     robust RMSEA interval is the scaled statistic's noncentrality interval times sqrt(c).
+    With incomplete data (FIML) lavaan corrects these differently (Zhang & Savalei); they are not
+    given then (``population_robust=False``), and verdicts read the scaled indices instead.
 
     Validated against: ``fitMeasures(cfa/sem(..., estimator = "MLM" / "MLR"))``, lavaan 0.6.14
     (tests/reference/estimators.json).
@@ -243,6 +246,10 @@ def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, 
            "baseline_pvalue_scaled": float(stats.chi2.sf(tbs, df_b)), "baseline_chisq_scaling_factor": c_b,
            "cfi_scaled": cfi(ts, df, tbs, df_b), "tli_scaled": tli(ts, df, tbs, df_b),
            "rmsea_scaled": rmsea(ts, df, n)}
+    if not population_robust:
+        out["robust_note"] = ("robust CFI/TLI/RMSEA are not computed for incomplete data (FIML); "
+                              "the scaled indices are given")
+        return out
     d, d_b = chisq - c * df, chisq_b - c_b * df_b
     out["cfi_robust"] = 1.0 - max(d, 0.0) / max(d, d_b, 0.0) if max(d, d_b) > 0 else 1.0
     out["tli_robust"] = 1.0 - (d * df_b) / (d_b * df) if d_b > 0 and df > 0 else float("nan")
@@ -289,6 +296,8 @@ def verdicts(measures: dict[str, float]) -> list[dict]:
     rows = []
     for name, (op, thr, source) in CUTOFFS.items():
         basis = ROBUST_BASIS.get(name, name) if robust else name
+        if robust and basis.endswith("_robust") and basis not in measures:  # FIML: the scaled index
+            basis = basis.replace("_robust", "_scaled")
         value = measures.get(basis)
         if robust and name == "cmin_df":
             value = measures["chisq_scaled"] / measures["df"] if measures.get("df") else None

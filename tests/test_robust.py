@@ -128,6 +128,7 @@ def test_bundled_run_under_mlr_equals_lavaan(ref, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--estimator", "foo"], "--estimator: 'foo' is not one of ml, mlr, mlm"),
     (["--estimator", "mlm", "--missing", "fiml"], "mlm is defined for complete data only"),
+    (["--estimator", "mlr", "--likelihood", "wishart"], "drop --likelihood wishart"),
     (["--estimator", "wlsmv"], "not available yet"),
 ])
 def test_bad_estimator_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -139,3 +140,35 @@ def test_bad_estimator_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 def test_estimator_error_from_the_api():
     with pytest.raises(SemUpgradeError, match="not one of"):
         run(bootstrap=0, estimator="MLX")
+
+
+def test_mlr_under_fiml_equals_lavaan(ref):
+    """lavaan: cfa(hs_model, data = hs_missing, estimator = "MLR", missing = "ml")."""
+    exp = ref["hs_missing_mlr"]
+    fit = fit_model(HS_MODEL, pd.read_csv(REF / "holzinger_swineford_missing.csv"), missing="fiml", estimator="mlr")
+    m = fit_indices.fit_measures(fit)
+    assert_allclose(m["chisq_scaled"], exp["fit"]["chisq_scaled"], rtol=1e-6, atol=0)
+    for k in ("chisq_scaling_factor", "baseline_chisq_scaling_factor", "cfi_scaled", "tli_scaled", "rmsea_scaled"):
+        assert_allclose(m[k], exp["fit"][k], rtol=0, atol=1e-6, err_msg=k)
+    # lavaan corrects robust CFI/RMSEA for missing data differently: not given, and said so
+    assert "cfi_robust" not in m and "FIML" in m["robust_note"]
+    basis = {v["index"]: v["basis"] for v in fit_indices.verdicts(m)}
+    assert basis["cfi"] == "cfi_scaled" and basis["rmsea"] == "rmsea_scaled"
+    t = fit.table()
+    got = {(r.lhs, r.op, r.rhs): r.se for r in t.itertuples()}
+    got.update({(r.rhs, r.op, r.lhs): r.se for r in t.itertuples() if r.op == "~~"})
+    for row in exp["params"]:
+        if row["op"] in ("=~", "~~") and row["se"] and row["se"] > 0:
+            assert_allclose(got[(row["lhs"], row["op"], row["rhs"])], row["se"], rtol=0, atol=1e-5, err_msg=str(row))
+    means = [row["se"] for row in exp["params"] if row["op"] == "~1" and row["lhs"].startswith("x")]
+    assert_allclose(np.sqrt(np.diag(fit.vcov_means)), means, rtol=0, atol=1e-5)
+
+
+def test_saturated_scores_closed_form():
+    # one complete row of a bivariate normal at mu = 0, Sigma = I: d l / d mu = x,
+    # d l / d sigma_11 = (x1^2 - 1) / 2, d l / d sigma_21 = x1 x2 (off-diagonal counts twice)
+    from sem_upgrade.engine.robust import saturated_scores
+
+    s = saturated_scores(np.array([[1.0, 2.0], [3.0, np.nan]]), np.zeros(2), np.eye(2))
+    assert_allclose(s[0], [1.0, 2.0, 0.0, 2.0, 1.5], rtol=0, atol=1e-15)
+    assert_allclose(s[1], [3.0, 0.0, 4.0, 0.0, 0.0], rtol=0, atol=1e-15)

@@ -34,7 +34,7 @@ from .mvnorm import LOG2PI, ml_gradient_information, normal_loglik
 from .mvnorm_missing import em_saturated, fiml_objective, row_layout
 from .optimize import fiml_minimise, ml_minimise
 from .partable import ModelStructure, build_structure
-from .robust import ESTIMATORS, robust_ml
+from .robust import ESTIMATORS, robust_fiml, robust_ml
 from .standardize import standardized
 from .vcov import invert_information, with_means
 
@@ -148,13 +148,20 @@ def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likeli
     """Build and fit a model: listwise ML (complete rows) or FIML.
 
     ``estimator``: ``"ml"``, or the robust ``"mlm"`` / ``"mlr"`` (ML estimates with sandwich
-    standard errors and a scaled test, :mod:`.robust`; complete data).
+    standard errors and a scaled test, :mod:`.robust`; MLR also under FIML).
 
     Raises SemUpgradeError for an unidentified model, a non-PD sample covariance
     matrix, too few rows, wishart together with FIML, or a robust estimator with FIML.
     """
     st = build_structure(syntax, data)
     x = data[st.observed]
+    if estimator != "ml" and missing == "fiml":
+        check_estimator(estimator, missing, likelihood)
+        x = x[x.notna().any(axis=1)]
+        check_rows(len(x), st)
+        fit = fit_fiml(st, x)
+        r = robust_fiml(fit)
+        return replace(fit, vcov=r.pop("vcov"), vcov_means=r.pop("vcov_means"), estimator=estimator, robust=r)
     if estimator != "ml":
         check_estimator(estimator, missing, likelihood)
         x = x.dropna()
@@ -181,8 +188,9 @@ def check_estimator(estimator: str, missing: str = "listwise", likelihood: str =
     if estimator not in ESTIMATORS:
         raise SemUpgradeError(f"--estimator: '{estimator}' is not one of {', '.join(ESTIMATORS)}")
     if estimator != "ml" and missing == "fiml":
-        what = ("mlm is defined for complete data only (lavaan: MLM with missing = 'ml' is not available)"
-                if estimator == "mlm" else "mlr with --missing fiml is not available yet; use --missing listwise")
+        if estimator == "mlr":
+            return
+        what = "mlm is defined for complete data only (lavaan: MLM with missing = 'ml' is not available)"
         raise SemUpgradeError(f"--estimator {estimator}: {what}")
     if estimator != "ml" and likelihood == "wishart":
         raise SemUpgradeError(f"--estimator {estimator}: robust estimators use lavaan's N convention; "

@@ -74,7 +74,8 @@ _TERMS: dict[str, tuple[str, str]] = {
     "chisq": ("χ²", "χ²"), "df": ("df", "df"), "cmin_df": ("χ²/df", "χ²/df"), "pvalue": ("p", "p"),
     "chisq_scaled": ("Scaled χ²", "校正χ²"), "chisq_scaling_factor": ("Scaling factor", "校正因子"),
     "pvalue_scaled": ("p (scaled)", "p（校正）"), "cfi_robust": ("Robust CFI", "稳健CFI"),
-    "tli_robust": ("Robust TLI", "稳健TLI"), "rmsea_robust": ("Robust RMSEA [90% CI]", "稳健RMSEA [90% CI]"),
+    "tli_robust": ("Robust TLI", "稳健TLI"), "cfi_scaled": ("Scaled CFI", "校正CFI"),
+    "tli_scaled": ("Scaled TLI", "校正TLI"), "rmsea_scaled": ("Scaled RMSEA", "校正RMSEA"), "rmsea_robust": ("Robust RMSEA [90% CI]", "稳健RMSEA [90% CI]"),
     "n_robust": ("Estimator {est}: verdicts use the scaled χ² and the robust CFI, TLI and RMSEA "
                  "({test}; Brosseau-Liard & Savalei, 2014); the normal-theory figures are shown for reference.",
                  "估计方法{est}：判断依据为校正χ²与稳健CFI、TLI、RMSEA（{test}；Brosseau-Liard & Savalei, 2014），"

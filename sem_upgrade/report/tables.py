@@ -176,7 +176,8 @@ def _discriminant(d, w, lang) -> Table:
 
 _FIT_ROWS = ["chisq", "df", "cmin_df", "pvalue", "cfi", "tli", "nfi", "ifi", "gfi", "agfi", "rmsea", "rmsea_pvalue",
              "srmr", "rmr", "aic", "bic"]
-_BOUNDED = {"cfi", "tli", "nfi", "ifi", "gfi", "agfi", "srmr", "cfi_robust", "tli_robust"}
+_BOUNDED = {"cfi", "tli", "nfi", "ifi", "gfi", "agfi", "srmr", "cfi_robust", "tli_robust", "cfi_scaled", "tli_scaled",
+            "rmsea_scaled"}
 # Under MLM / MLR these rows come first: the figures the verdicts use (lavaan's summary order).
 _ROBUST_ROWS = ["chisq_scaled", "chisq_scaling_factor", "pvalue_scaled", "cfi_robust", "tli_robust", "rmsea_robust"]
 
@@ -203,7 +204,8 @@ def _fit(d, w) -> Table:
     rows, rules = [], []
     robust = "chisq_scaled" in d["fit"][models[0]]
     by_basis = {v["basis"]: v for v in cut[models[0]].values() if v.get("basis", v["index"]) != v["index"]}
-    for key in _ROBUST_ROWS if robust else []:
+    robust_rows = [k if k in d["fit"][models[0]] else k.replace("_robust", "_scaled") for k in _ROBUST_ROWS]
+    for key in robust_rows if robust else []:
         v = by_basis.get(key)
         rows.append([_t(w(key)), _t(cutoff(v["cutoff"]) if v else "")] + [_fit_cell(d["fit"][m], key) for m in models])
     for key in _FIT_ROWS:
