@@ -14,7 +14,8 @@ from .engine.robust import scaled_difference
 from .reliability import THRESHOLDS, omega_observed, omega_total
 
 __all__ = ["composite_reliability", "average_variance_extracted", "htmt", "cfa_syntax",
-           "loadings_table", "validity", "one_factor_comparison"]
+           "loadings_table", "validity", "one_factor_comparison", "reverse_key_suspects",
+           "higher_order_reliability"]
 
 
 def composite_reliability(std_loadings) -> float:
@@ -197,3 +198,35 @@ def reverse_key_suspects(loadings: pd.DataFrame, citc: dict[str, dict[str, float
                 out.setdefault(c, []).append({"item": r["item"], "std_loading": float(r["std_loading"]),
                                               "citc": r_citc})
     return out
+
+
+def higher_order_reliability(fit, factor: str, blocks: dict[str, list[str]]) -> dict:
+    """Reliability of a second-order construct: omega of the higher-order factor and its AVE.
+
+    omega_L2 = var(g) (1' Lambda gamma)^2 / 1' S 1: the share of the observed variance of the sum of
+    all items under g's first-order constructs that g explains (semTools ``compRelSEM(fit,
+    higher = "g")``, observed total variance; Jorgensen et al.). ``Lambda`` holds the items'
+    loadings on the first-order constructs, ``gamma`` those constructs' loadings on g. The AVE is
+    the mean squared standardized second-order loading.
+
+    Validated against: ``semTools::compRelSEM(cfa(g =~ visual + textual + speed, ...), higher = "g")``
+    (tests/reference/r/models.R).
+    """
+    t = fit.table()
+    second = t[(t["op"] == "=~") & (t["lhs"] == factor)]
+    firsts = list(second["rhs"])
+    gamma = second["estimate"].to_numpy()
+    obs = fit.structure.observed
+    items = [i for f in firsts for i in blocks[f]]
+    lam = np.zeros((len(items), len(firsts)))
+    row = 0
+    for k, f in enumerate(firsts):
+        for item in blocks[f]:
+            lam[row, k] = t.loc[(t["op"] == "=~") & (t["lhs"] == f) & (t["rhs"] == item), "estimate"].item()
+            row += 1
+    var_g = t.loc[(t["op"] == "~~") & (t["lhs"] == factor) & (t["rhs"] == factor), "estimate"].item()
+    idx = [obs.index(i) for i in items]
+    omega = float(var_g * (lam @ gamma).sum() ** 2 / fit.sample_cov[np.ix_(idx, idx)].sum())
+    std = second["std_estimate"].to_numpy()
+    return {"omega": omega, "ave": average_variance_extracted(std), "cr": composite_reliability(std),
+            "of": firsts, "std_loadings": dict(zip(firsts, std.tolist()))}

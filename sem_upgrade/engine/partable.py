@@ -156,7 +156,7 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("id", "plabel")])
     table.insert(0, "id", np.arange(1, len(table) + 1))
     table.insert(TABLE_COLUMNS.index("plabel"), "plabel", [f".p{i}." for i in table["id"]])
-    table = _canonical_order(_lavaan_order(table, syntax), syntax)
+    table = _canonical_order(_lavaan_order(_higher_order_loadings(table, syntax), syntax), syntax)
     _mark_fixed_x(table, obs, inner)
     return ModelStructure.from_table(syntax, obs, inner, latent, table)
 
@@ -181,6 +181,26 @@ def exogenous_covariates(table: pd.DataFrame, observed: list[str], inner: list[s
     indicators = set(table.loc[table["op"] == "=~", "rhs"])
     return [v for v in observed if v in inner and v in set(reg["rhs"])
             and v not in set(reg["lhs"]) and v not in indicators]
+
+
+def _higher_order_loadings(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
+    """Write a second-order loading (``g =~ visual``) as lavaan does.
+
+    semopy keeps a factor measured by factors in the Beta matrix, as the regression
+    ``visual ~ g``; the row is the same parameter, written with lavaan's ``=~`` so that it is a
+    loading in every table (the matrix position is unchanged).
+    """
+    measured = set()
+    for line in syntax.splitlines():
+        if "=~" in line:
+            factor, rhs = line.split("=~", 1)
+            measured |= {(factor.strip(), term.split("*")[-1].strip()) for term in rhs.split("+")}
+    pairs = np.array([(r, lhs) in measured for lhs, r in zip(table["lhs"], table["rhs"])], dtype=bool)
+    sel = (table["matrix"] == int(MatrixId.BETA)).to_numpy() & pairs
+    if sel.any():
+        table.loc[sel, ["lhs", "rhs"]] = table.loc[sel, ["rhs", "lhs"]].to_numpy()
+        table.loc[sel, "op"] = "=~"
+    return table
 
 
 def _canonical_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
