@@ -172,3 +172,14 @@ def test_saturated_scores_closed_form():
     s = saturated_scores(np.array([[1.0, 2.0], [3.0, np.nan]]), np.zeros(2), np.eye(2))
     assert_allclose(s[0], [1.0, 2.0, 0.0, 2.0, 1.5], rtol=0, atol=1e-15)
     assert_allclose(s[1], [3.0, 0.0, 4.0, 0.0, 0.0], rtol=0, atol=1e-15)
+
+
+def test_robust_cfi_is_zero_when_the_model_misfits_more_than_the_baseline():
+    # closed form (Brosseau-Liard & Savalei 2014): d = 100 - 10 = 90 > d_b = 50 - 20 = 30 gives
+    # CFI = 1 - 90 / max(90, 30, 0) = 0; RMSEA = sqrt(90 / (100 * 10)) = 0.3
+    from sem_upgrade.fit_indices import robust_measures
+
+    m = robust_measures(100.0, 10, 50.0, 20, 100, 1.0, 1.0)
+    assert m["cfi_robust"] == 0.0
+    assert_allclose(m["rmsea_robust"], 0.3, rtol=1e-15, atol=0)
+    assert_allclose(m["tli_robust"], 1 - (90 * 20) / (30 * 10), rtol=1e-15, atol=0)

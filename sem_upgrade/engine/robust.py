@@ -119,8 +119,9 @@ def robust_ml(fit, x: np.ndarray, estimator: str, baseline: bool = True) -> dict
         trace = float(np.sum(W * gamma) - np.sum(A_inv * B))  # tr(U Gamma), U = W - W D A^-1 D' W
     elif estimator == "mlr":
         A = _observed_information(st, theta, S)
-        e = S[r, c] - sigma[r, c]
-        B = wd.T @ (gamma + np.outer(e, e)) @ wd  # mean cross-product of the casewise scores (d_i - sigma)' W Delta
+        # mean cross-product of the casewise scores (d_i - sigma)' W Delta: Delta' W (Gamma + e e') W Delta
+        # with e = s - sigma, where e drops out because Delta' W e = 0 at the ML optimum
+        B = wd.T @ gamma @ wd
         A_inv = np.linalg.inv(A)
         # tr(B1 A1^-1) with A1 = W(S), B1 = A1 Gamma A1 is tr(W(S) Gamma)
         trace = float(np.sum(normal_weight(S) * gamma) - np.sum(B * A_inv))
@@ -142,8 +143,7 @@ def _baseline_scaling(S: np.ndarray, gamma: np.ndarray, estimator: str) -> float
     """Scaling factor of the independence model (variances free, covariances 0), at its optimum diag(S).
 
     Its Delta selects the diagonal moments. At that optimum the observed information of the
-    variances equals the expected one, so MLM and MLR differ only in the h1 part (MLR: W at S)
-    and in B (MLR adds the misfit e e' of the off-diagonal moments to Gamma).
+    variances equals the expected one, so MLM and MLR differ only in the h1 part (MLR: W at S).
     """
     p = S.shape[0]
     r, c = vech_indices(p)
@@ -154,8 +154,7 @@ def _baseline_scaling(S: np.ndarray, gamma: np.ndarray, estimator: str) -> float
     df = p * (p + 1) // 2 - p
     if estimator == "mlm":
         return float(np.sum(W0 * gamma) - np.sum(A_inv * (wd.T @ gamma @ wd))) / df
-    e = np.where(r == c, 0.0, S[r, c])
-    B0 = wd.T @ (gamma + np.outer(e, e)) @ wd
+    B0 = wd.T @ gamma @ wd  # the misfit term drops out at the optimum, as for the model
     return float(np.sum(normal_weight(S) * gamma) - np.sum(B0 * A_inv)) / df
 
 
