@@ -150,3 +150,37 @@ def test_modification_indices_once_when_saturated_and_fixed_residuals_marked(tmp
     q.write_text(q.read_text().replace("paths: [C ~ A + B]", "paths: [C ~ A, B ~ C]"), encoding="utf-8")
     res = run(src, q, bootstrap=0, progress=False)
     assert "structural" in res["modification_indices"]
+
+
+def test_htmt_limit_at_its_published_value():
+    """Henseler et al. (2015): HTMT of .90 or more; .92 is flagged, .89 is not."""
+    phi = np.array([[1.0, 0.3, 0], [0.3, 1.0, 0], [0, 0, 1.0]])
+    for value, flagged in ((0.92, True), (0.89, False)):
+        htmt = pd.DataFrame([[1.0, np.nan, np.nan], [value, 1.0, np.nan], [0.5, 0.5, 1.0]],
+                            index=["A", "B", "Y"], columns=["A", "B", "Y"])
+        adm = structural.structural_admissibility(_Fit([0.6, 0.3], {"Y": 0.5}, phi), ["A", "B", "Y"], htmt)
+        assert bool(adm["paths"]) is flagged
+
+
+def test_mark_inadmissible_overrules_a_supported_verdict():
+    from sem_upgrade.questionnaire import Hypothesis
+
+    hyp = pd.DataFrame({"id": ["H1", "H2", "H3"], "supported": [True, True, True], "reason": ["", "", ""]})
+    hypotheses = [Hypothesis("H1", "path", ("A", "Y"), 1), Hypothesis("H2", "path", ("B", "Y"), 1),
+                  Hypothesis("H3", "indirect", ("C", "A", "Y"), 1)]
+    out = structural.mark_inadmissible(hyp, hypotheses, {"paths": {"A -> Y": ["R-squared of Y is .97"]}})
+    assert list(out["supported"]) == [False, True, False]
+    assert out.loc[0, "reason"] == "not tested: the structural solution is not admissible: R-squared of Y is .97"
+    assert out.loc[2, "reason"] == out.loc[0, "reason"]  # the chain C -> A -> Y passes through A -> Y
+
+
+def test_reverse_key_suspects_rules():
+    from sem_upgrade.measurement import reverse_key_suspects
+
+    load = pd.DataFrame({"construct": ["A"] * 3 + ["B"] * 3, "item": ["a1", "a2", "a3", "b1", "b2", "b3"],
+                         "std_loading": [0.7, 0.6, 0.5, 0.7, -0.6, -0.5]})
+    citc = {"A": {"a1": 0.5, "a2": 0.4, "a3": -0.1}, "B": {"b1": -0.2, "b2": 0.3, "b3": 0.3}}
+    out = reverse_key_suspects(load, citc)
+    # a3 loads positively but its CITC is negative: a suspect; in B most loadings are negative, so the
+    # construct is scored the other way round as a whole and no single item is blamed
+    assert out == {"A": [{"item": "a3", "std_loading": 0.5, "citc": -0.1}]}
