@@ -14,7 +14,7 @@ from sem_upgrade.measurement import (average_variance_extracted, cfa_syntax, com
                                      one_factor_comparison, validity)
 from sem_upgrade.reliability import efa, harman_single_factor, item_analysis, kmo_bartlett, parallel_analysis
 
-from references import CLOSED_FORM, ML, load_csv, load_json
+from references import CLOSED_FORM, EST, ML, load_csv, load_json
 
 BLOCKS = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 ITEMS = [i for b in BLOCKS.values() for i in b]
@@ -59,19 +59,19 @@ def test_cr_ave_omega_equal_lavaan_semtools(hs_validity):
     ref = load_json("holzinger_swineford.json")["reliability"]
     omega = load_json("lavaan_extra.json")["hs_omega"]["omega"]
     for c in BLOCKS:
-        assert_allclose(v["constructs"][c]["cr"], ref[c]["cr"], **ML)
-        assert_allclose(v["constructs"][c]["ave"], ref[c]["ave"], **ML)
-        assert_allclose(v["constructs"][c]["omega"], omega[c], **ML)
+        assert_allclose(v["constructs"][c]["cr"], ref[c]["cr"], **EST)
+        assert_allclose(v["constructs"][c]["ave"], ref[c]["ave"], **EST)
+        assert_allclose(v["constructs"][c]["omega"], omega[c], **EST)
 
 
 def test_factor_correlations_and_fornell_larcker(hs_validity):
     _, v = hs_validity
     ref = np.array(load_json("holzinger_swineford.json")["factor_cor"])
-    assert_allclose(v["factor_correlations"].to_numpy(), ref, **ML)
+    assert_allclose(v["factor_correlations"].to_numpy(), ref, **EST)
     fl = v["fornell_larcker"]
     ave = load_json("holzinger_swineford.json")["reliability"]
     for c in BLOCKS:
-        assert_allclose(fl.loc[c, c], np.sqrt(ave[c]["ave"]), **ML)
+        assert_allclose(fl.loc[c, c], np.sqrt(ave[c]["ave"]), **EST)
     # visual: sqrt(.371) = .609 > max r .471 -> criterion met
     assert v["fornell_larcker_ok"] == {"visual": True, "textual": True, "speed": True}
 
