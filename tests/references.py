@@ -21,8 +21,21 @@ REF = Path(__file__).parent / "reference"
 # Tolerance tiers (numpy.testing.assert_allclose keywords).
 EXACT = dict(rtol=0, atol=0)
 CLOSED_FORM = dict(rtol=0, atol=1e-6)  # closed formulas against R
-ML = dict(rtol=0, atol=1e-3)  # ML estimates and fit indices (absolute)
-ML_REL = dict(rtol=1e-3, atol=0)  # chisq, aic, bic, logl (relative)
+# Deterministic figures are held to lavaan as tightly as every stored case allows (issue 19):
+# fit indices reach 1e-7 (absolute) and chisq, logl, AIC, BIC 1e-9 (relative) on every case, so
+# N vs N - 1 in RMSEA (1.5e-4 on HS), npar off by one in AIC (2 / 7517) or log(N - 1) in BIC
+# (9e-6 relative) all fail. Parameter values stop at lavaan's own convergence tolerance
+# (the optimum here is tighter: differences up to 1e-5 on the stored cases), hence EST.
+ML = dict(rtol=0, atol=1e-6)  # fit indices against lavaan (absolute)
+ML_REL = dict(rtol=1e-8, atol=0)  # chisq, aic, bic, logl (relative)
+EST = dict(rtol=1e-5, atol=1e-5)  # estimates, SEs, p, std.all, R2, CR/AVE/omega against lavaan
+Z = dict(rtol=1e-4, atol=1e-4)  # z = est / se: lavaan's estimate error over a small se
+MODIND = dict(rtol=1e-4, atol=2e-5)  # modification indices and EPCs (derivatives at lavaan's optimum)
+EM_ITER = dict(rtol=0, atol=1e-3)  # figures on lavaan's EM estimates (EM stops at its own tolerance)
+EM_ITER_REL = dict(rtol=1e-4, atol=0)
+# lavaan's GFI/AGFI/PGFI under missing = "ml": the h1 information over missingness patterns agrees
+# to about 2e-4 only (source of the remaining difference not established; fit_indices.gfi).
+FIML_GFI = dict(rtol=0, atol=5e-4)
 RELATIVE_KEYS = {"chisq", "baseline_chisq", "aic", "bic", "logl", "unrestricted_logl", "bic2"}
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
@@ -61,6 +74,12 @@ class FitCase:
     # where the expected fit measures are: (json file, key path)
     source: tuple[str, tuple[str, ...]]
     indices: tuple[str, ...] | None = None  # None: every index the reference has
+    loose: tuple[str, ...] = ()  # indices held to FIML_GFI instead of ML
+
+    def tolerance(self, key: str) -> dict:
+        if key in self.loose:
+            return FIML_GFI
+        return ML_REL if key in RELATIVE_KEYS else ML
 
     def expected(self) -> dict:
         d = load_json(self.source[0])
@@ -79,7 +98,7 @@ FIT_CASES = [
             ("holzinger_swineford_missing.json", ("listwise", "fit"))),
     FitCase("hsm_fiml", "holzinger_swineford_missing.csv", HS_MODEL, "fiml", "normal",
             "cfa(model, data = hsm, missing = 'ml')",
-            ("holzinger_swineford_missing.json", ("fiml", "fit"))),
+            ("holzinger_swineford_missing.json", ("fiml", "fit")), loose=("gfi", "agfi", "pgfi")),
     FitCase("hs_wishart", "holzinger_swineford.csv", HS_MODEL, "listwise", "wishart",
             'cfa(model, data = hs, likelihood = "wishart")', ("lavaan_extra.json", ("hs_wishart", "fit"))),
     FitCase("pd_wishart", "political_democracy.csv", PD_MODEL, "listwise", "wishart",

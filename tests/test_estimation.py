@@ -12,7 +12,7 @@ from sem_upgrade.errors import SemUpgradeError
 from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.fit_indices import fit_measures
 
-from references import FIT_CASES, ML, ML_REL, HS_MODEL, RELATIVE_KEYS, load_csv, load_json
+from references import EST, FIT_CASES, HS_MODEL, ML, ML_REL, RELATIVE_KEYS, Z, load_csv, load_json
 
 _FITS = {}
 
@@ -36,8 +36,7 @@ def test_fit_measures_equal_lavaan(case):
         want = expected[key]
         if want is None:
             continue
-        tol = ML_REL if key in RELATIVE_KEYS else ML
-        assert_allclose(got[key], want, **tol, err_msg=f"{case.id}: {key}")
+        assert_allclose(got[key], want, **case.tolerance(key), err_msg=f"{case.id}: {key}")
     assert got["df"] == expected["df"] and got["npar"] == expected["npar"]
 
 
@@ -60,7 +59,7 @@ def test_standardized_loadings_equal_lavaan(case_id, key):
     tab = fit.table()
     tab = tab[tab["op"] == "=~"].set_index(["lhs", "rhs"])
     got = [tab.loc[(r["construct"], r["item"]), "std_estimate"] for r in ref]
-    assert_allclose(got, [r["std_loading"] for r in ref], **ML)
+    assert_allclose(got, [r["std_loading"] for r in ref], **EST)
 
 
 @pytest.mark.parametrize("case_id,source", [
@@ -78,11 +77,11 @@ def test_parameter_table_equals_lavaan(case_id, source):
     got = fit.table().merge(ref, on=["lhs", "op", "rhs"], suffixes=("", "_r"))
     assert len(got) == len(fit.table()) == len(ref)
     free = got["free"]
-    assert_allclose(got["estimate"], got["est"], **ML)
-    assert_allclose(got.loc[free, "se"], got.loc[free, "se_r"], **ML)
-    assert_allclose(got.loc[free, "z"], got.loc[free, "z_r"], rtol=1e-3, atol=1e-3)
-    assert_allclose(got.loc[free, "pvalue"], got.loc[free, "pvalue_r"], **ML)
-    assert_allclose(got["std_estimate"], got["std_all"], **ML)
+    assert_allclose(got["estimate"], got["est"], **EST)
+    assert_allclose(got.loc[free, "se"], got.loc[free, "se_r"], **EST)
+    assert_allclose(got.loc[free, "z"], got.loc[free, "z_r"], **Z)
+    assert_allclose(got.loc[free, "pvalue"], got.loc[free, "pvalue_r"], **EST)
+    assert_allclose(got["std_estimate"], got["std_all"], **EST)
 
 
 def test_r2_equals_lavaan():
@@ -90,7 +89,7 @@ def test_r2_equals_lavaan():
     ref = load_json("political_democracy.json")["r2"]
     got = fit.r2()
     assert set(ref) == set(got)
-    assert_allclose([got[k] for k in ref], list(ref.values()), **ML)
+    assert_allclose([got[k] for k in ref], list(ref.values()), **EST)
 
 
 def test_optimum_is_tighter_than_semopy_default():
