@@ -675,19 +675,21 @@ def fit_ml(st: ModelStructure, data: pd.DataFrame | np.ndarray, likelihood: str 
     return _fit_cov(st, S, mean, n, likelihood, start)
 
 
-def ml_minimise(st, S, logdet_s, start=None, n=None):
+def ml_minimise(st, S, logdet_s, start=None, n=None, max_iter: int = 500):
     """Minimise F_ML for the covariance matrix S (log|S| = ``logdet_s``): the optimisation alone,
     without standard errors or fit figures.
 
     From ``start``, or else from semopy's starting values and, should that not converge,
     from semopy's own solution (``n`` rows), keeping the better attempt. Returns
     (theta, F, converged, iterations, message); raises SemUpgradeError when no start gives a
-    positive-definite implied matrix.
+    positive-definite implied matrix. ``max_iter`` caps the Fisher scoring steps of each attempt
+    (the bootstrap's per-resample effort limit).
     """
     objective = lambda th: _f_ml(st, th, S, logdet_s)  # noqa: E731
     grad_info = _ml_grad_info(st, S)
     grad = _ml_grad(st, S)
-    result = _fisher_scoring(objective, grad_info, st.start if start is None else start, grad=grad)
+    result = _fisher_scoring(objective, grad_info, st.start if start is None else start, grad=grad,
+                             max_iter=max_iter)
     if not result[2] and start is None:
         theta1 = _semopy_start(st, S, n)
         if theta1 is not None:

@@ -154,6 +154,23 @@ def publication_tables(res) -> dict[str, pd.DataFrame]:
     return out
 
 
+def bootstrap_statement(d: dict) -> str | None:
+    """One sentence on the bootstrap beside its intervals: resamples requested, fitted, failed and
+    inadmissible, the seed, the interval that judges hypotheses, and whether it is unstable."""
+    b = d.get("bootstrap")
+    if not b:
+        return d.get("bootstrap_skipped")
+    text = (f"Bootstrap: {b['n_requested']} resamples requested, {b['n_ok']} fitted, {b['n_failed']} failed, "
+            f"{b['n_inadmissible']} inadmissible (kept); seed {b['seed']}; {b['ci_level']:.0%} "
+            f"{'percentile' if b['interval_for_hypotheses'] == 'percentile' else 'bias-corrected (BC)'} intervals "
+            f"judge the indirect hypotheses (at least {b['minimum_resamples']} resamples; at most "
+            f"{b['failure_threshold']:.0%} failed).")
+    if b["unstable"]:
+        text += (f" UNSTABLE: {b['n_failed']} of {b['n_requested']} resamples failed; the intervals are shown "
+                 "but judge no hypothesis.")
+    return text
+
+
 def _mediation_table(res) -> pd.DataFrame:
     """Indirect effects (bootstrap and delta method) and total effects, one row each."""
     rows = []
@@ -162,7 +179,8 @@ def _mediation_table(res) -> pd.DataFrame:
                      "std_estimate": r["std_estimate"], "boot_se": r.get("boot_se"),
                      "perc_lower": r.get("perc_lower"), "perc_upper": r.get("perc_upper"),
                      "bc_lower": r.get("bc_lower"), "bc_upper": r.get("bc_upper"),
-                     "delta_se": r["delta_se"], "delta_pvalue": r["delta_pvalue"]})
+                     "delta_se": r["delta_se"], "delta_pvalue": r["delta_pvalue"],
+                     "mediation_type": r.get("mediation_type"), "interval_note": r.get("interval_note")})
     for r in res.data.get("total_effects", []):
         rows.append({"effect": "total", "chain": " → ".join(r["chain"]), "estimate": r["estimate"],
                      "std_estimate": r["std_estimate"], "boot_se": r["boot_se"], "perc_lower": r["perc_lower"],
@@ -201,6 +219,8 @@ def markdown_report(res) -> str:
         parts += [f"## {title}", "", _df_markdown(t[key]), ""]
         if key == "efa":
             parts += [d["efa"]["statement"], ""]
+        if key == "mediation" and bootstrap_statement(d):
+            parts += [bootstrap_statement(d), ""]
         if key == "sampling_adequacy" and d["kmo"].get("sample"):
             parts += [f"Sample: {d['kmo']['sample']}.", ""]
     if "hypotheses" in res.tables:
@@ -555,7 +575,7 @@ def html_report(res) -> str:
             {"id": "r2", "title": "Squared multiple correlations", "table": _html_table(t["r2"])},
             {"id": "hypotheses", "title": "Hypotheses", "table": _html_table(t["hypotheses"], verdict_cols=("supported",))},
             {"id": "mediation", "title": "Mediation: indirect and total effects", "table": _html_table(t["mediation"]),
-             "svg": Markup(plots["bootstrap"]) if "bootstrap" in plots else None},
+             "note": bootstrap_statement(d), "svg": Markup(plots["bootstrap"]) if "bootstrap" in plots else None},
         ]
     secs.append({"id": "mi", "title": "Modification indices (largest)", "table": _html_table(t["modification_indices"])})
     for s in secs:
