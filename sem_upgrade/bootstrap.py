@@ -218,11 +218,11 @@ class BootstrapResult:
         label = f"{self.ci_level:.0%} {'percentile' if ci == 'percentile' else 'BC'} interval"
         if self.n_requested < need:
             return (f"not tested: {self.n_requested} resamples requested ({self.n_ok} fitted); "
-                    f"a {label} needs at least {need}")
+                    f"the {label} needs at least {need}")
         if self.unstable:
             return f"not tested: the bootstrap is unstable ({self.n_failed} of {self.n_requested} resamples failed)"
         if self.n_ok < need:
-            return f"not tested: only {self.n_ok} of {self.n_requested} resamples fitted; a {label} needs at least {need}"
+            return f"not tested: only {self.n_ok} of {self.n_requested} resamples fitted; the {label} needs at least {need}"
         return ""
 
 
