@@ -9,7 +9,7 @@ rows' cross-products (divisor N, or N - 1 under ``likelihood = "wishart"``), nev
 copied rows. FIML: the resample is the original rows weighted by their counts.
 
 Engine: every resample starts at the full-sample estimates, and a whole batch is solved at
-once (``estimation._quasi_newton_batch``): batched model algebra, closed-form gradients,
+once (``engine.optimize.quasi_newton``): batched model algebra, closed-form gradients,
 step halving, BFGS updates of the inverse Hessian (complete data: first step on the expected
 information at the full-sample estimates, one Fisher scoring step, then BFGS; FIML: the
 full-sample observed information, then BFGS). A resample is converged when max |g| < 1e-9
@@ -42,9 +42,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .engine.derivatives import numerical_hessian
+from .engine.fit import Fit
+from .engine.implied import implied
+from .engine.linalg import positive_definite
+from .engine.mvnorm import ml_information, ml_objective
+from .engine.mvnorm_missing import fiml_objective, row_layout
+from .engine.optimize import ml_minimise, quasi_newton
+from .engine.standardize import std_effect
 from .errors import SemUpgradeError
-from .estimation import (Fit, _batch_cholesky, _fiml_batch, _positive_definite, _quasi_newton_batch, _rows,
-                         chain_gradient, expected_information_batch, implied_batch, ml_minimise, numerical_hessian)
 
 __all__ = ["BootstrapResult", "bootstrap", "norm_inter", "percentile_ci", "bc_ci", "bias_correction",
            "effect_paths", "minimum_resamples", "mediation_type", "indirect_results", "resample_plan",
@@ -504,14 +510,14 @@ class _Job:
         self.effort = _EFFORT * max(int(fit.iterations or 0), 20)
         st = self.st
         if fit.method == "fiml":
-            self.rows = _rows(x)
+            self.rows = row_layout(x)
             self.start = np.concatenate([fit.theta, fit.mean_hat])
             # The full-sample Hessian (observed information) serves every resample as its first
             # metric: the likelihood is a weighted sum over rows, the weights being resampling counts.
-            self.hessian = numerical_hessian(lambda par: _fiml_batch(st, self.rows, par)[1], self.start)
+            self.hessian = numerical_hessian(lambda par: fiml_objective(st, self.rows, par)[1], self.start)
         else:
             self.start = fit.theta
-            self.information = expected_information_batch(st, implied_batch(st, fit.theta[None]))[0]
+            self.information = ml_information(st, fit.theta[None])[0]
             # centred at the full-sample mean: resample moments from counts without cancellation
             self.xc = x - x.mean(axis=0)
             self.tri = np.tril_indices(x.shape[1])
@@ -531,21 +537,18 @@ class _Job:
     def extras(self, theta: np.ndarray) -> np.ndarray:
         """Indirect and total effects (raw and standardized) for a batch of parameter vectors."""
         st = self.st
-        B, L, P, T, C, M, phi, sigma = implied_batch(st, theta)
-        sd_in = np.sqrt(np.clip(np.diagonal(phi, axis1=1, axis2=2), 1e-300, None))
+        imp = implied(st, theta)
         out = []
-        table = st.table.set_index("index")
         for name, (idx, _) in self.chains.items():
             est = theta[:, idx].prod(axis=1)
-            std = np.ones(len(theta))
-            for k in idx:
-                r, c = int(table.loc[k, "row"]), int(table.loc[k, "col"])
-                std = std * theta[:, k] * sd_in[:, c] / sd_in[:, r]
-            out += [est, std]
+            # the standardized product telescopes: sd(first cause) / sd(last outcome)
+            first = st.table[st.table["index"] == idx[0]].iloc[0]
+            last = st.table[st.table["index"] == idx[-1]].iloc[0]
+            out += [est, std_effect(est, imp, int(first["col"]), int(last["row"]))]
         for a, b in self.totals:
             ia, ib = st.inner.index(a), st.inner.index(b)
-            tot = C[:, ib, ia] - (1.0 if ia == ib else 0.0)
-            out += [tot, tot * sd_in[:, ia] / sd_in[:, ib]]
+            tot = imp.C[:, ib, ia] - (1.0 if ia == ib else 0.0)
+            out += [tot, std_effect(tot, imp, ia, ib)]
         return np.column_stack(out) if out else np.zeros((len(theta), 0))
 
     # ---------------- solving a batch of resamples
@@ -583,28 +586,15 @@ class _Job:
             S, logdet_s = S_all[good], logdet_all[good]
 
             def evaluate(th, sel):
-                mats = implied_batch(st, th)
-                chol, pd_ok = _batch_cholesky(mats[-1])
-                F = np.full(len(th), np.inf)
-                g = np.full(th.shape, np.nan)
-                if pd_ok.any():
-                    sel = sel[pd_ok]
-                    if not pd_ok.all():
-                        mats, chol = [m[pd_ok] for m in mats], chol[pd_ok]
-                    Sk = S[sel]
-                    inv = np.linalg.inv(mats[-1])
-                    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-                    F[pd_ok] = logdet + (Sk * inv).sum(axis=(1, 2)) - logdet_s[sel] - S.shape[1]
-                    g[pd_ok] = chain_gradient(st, mats, inv - inv @ Sk @ inv)
-                return F, g
+                return ml_objective(st, th, S[sel], logdet_s[sel])
 
             def information(th, sel):
-                return expected_information_batch(st, implied_batch(st, th))
+                return ml_information(st, th)
 
             # every resample starts at the full-sample estimates, where the expected information
             # (it does not depend on S) is the same for all
-            th, _, conv, iters = _quasi_newton_batch(evaluate, np.tile(self.start, (len(good), 1)), self.information,
-                                                     information=information, n_fisher=_FISHER_STEPS)
+            th, _, conv, iters = quasi_newton(evaluate, np.tile(self.start, (len(good), 1)), self.information,
+                                              information=information, n_fisher=_FISHER_STEPS)
             theta[good[conv]], ok[good[conv]] = th[conv], True
             iterations[good] = iters
         # Resamples the batch did not settle: the full optimiser, one by one (estimates only),
@@ -624,28 +614,28 @@ class _Job:
         st, q = self.st, self.st.n_free
 
         def evaluate(par, sel):
-            return _fiml_batch(st, self.rows, par, counts[sel])
+            return fiml_objective(st, self.rows, par, counts[sel])
 
         nb = len(counts)
-        par, _, conv, iters = _quasi_newton_batch(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
+        par, _, conv, iters = quasi_newton(evaluate, np.tile(self.start, (nb, 1)), self.hessian)
         theta = np.where(conv[:, None], par[:, :q], np.nan)
         ok = conv.copy()
         iterations = iters.astype(int)
         # Resamples the batch did not settle: Newton restarts on their own observed information,
         # from where the batch stopped, within the effort limit.
         for b in np.where(~ok & np.isfinite(par).all(axis=1))[0]:
-            rows = _rows(np.repeat(self.x, counts[b].astype(int), axis=0))
+            rows = row_layout(np.repeat(self.x, counts[b].astype(int), axis=0))
 
             def evaluate_one(z, sel, rows=rows):
-                return _fiml_batch(st, rows, z)
+                return fiml_objective(st, rows, z)
 
             point, spent = par[b][None], 0
             while spent < self.effort:
-                hess = numerical_hessian(lambda z, rows=rows: _fiml_batch(st, rows, z)[1], point[0])
+                hess = numerical_hessian(lambda z, rows=rows: fiml_objective(st, rows, z)[1], point[0])
                 if not np.isfinite(hess).all():
                     break
-                point, f, conv_b, it = _quasi_newton_batch(evaluate_one, point, _positive_definite(hess),
-                                                           max_iter=min(50, self.effort - spent))
+                point, f, conv_b, it = quasi_newton(evaluate_one, point, positive_definite(hess),
+                                                    max_iter=min(50, self.effort - spent))
                 spent += max(int(it[0]), 1)
                 if conv_b[0]:
                     theta[b], ok[b] = point[0, :q], True
@@ -660,7 +650,8 @@ class _Job:
         inadmissible = np.zeros(len(theta), bool)
         if ok.any():
             extras[ok] = self.extras(theta[ok])
-            _, _, P, T, _, _, _, _ = implied_batch(self.st, theta[ok])
+            imp = implied(self.st, theta[ok])
+            P, T = imp.P, imp.T
             neg = (np.diagonal(P, axis1=1, axis2=2) < 0).any(axis=1) | (np.diagonal(T, axis1=1, axis2=2) < 0).any(axis=1)
             inadmissible[ok] = neg
         return theta, extras, ok, inadmissible, iterations

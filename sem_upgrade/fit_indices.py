@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from .estimation import pattern_inverses
+from .engine.mvnorm_missing import pattern_inverses
 
 __all__ = [
     "cfi", "tli", "nfi", "rfi", "ifi", "rmsea", "rmsea_ci", "rmsea_pvalue", "gfi", "agfi",
@@ -175,7 +175,7 @@ def information_criteria(logl: float, npar: int, n: int) -> dict[str, float]:
 
 # ---------------------------------------------------------------- adapter
 def fit_measures(fit) -> dict[str, float]:
-    """Every index for a fitted model (:class:`sem_upgrade.estimation.Fit`), by lavaan's names.
+    """Every index for a fitted model (:class:`sem_upgrade.engine.fit.Fit`), by lavaan's names.
 
     Under FIML, S and the means are the EM estimates of the saturated model (as in lavaan),
     and the means join RMR, SRMR, GFI, AGFI and PGFI (lavaan's mean structure).

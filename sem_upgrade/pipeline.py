@@ -16,7 +16,8 @@ import pandas as pd
 
 from . import fit_indices, measurement, reliability, structural
 from .errors import SemUpgradeError
-from .estimation import fit_model, not_pd_message
+from .engine.fit import fit_model
+from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
 from .results import Results
@@ -330,7 +331,7 @@ def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> boo
 def _em_correlations(x: pd.DataFrame):
     """Item correlations estimated by EM from every row with an answer (the saturated model of
     FIML), for KMO, EFA and Harman's test when complete rows are too few; None when singular."""
-    from .estimation import em_saturated
+    from .engine.mvnorm_missing import em_saturated
 
     rows = x[x.notna().any(axis=1)]
     try:

@@ -189,7 +189,7 @@ def recovery_study(q: Questionnaire, n: int, replications: int, seed: int, alpha
     """
     from tqdm import tqdm
 
-    from .estimation import fit_model
+    from .engine.fit import fit_model
     from .structural import hypothesis_table, path_table
 
     pop = population_model(q)

@@ -1,6 +1,6 @@
 """Structural model: path table, R2, exogenous correlations, hypothesis table, modification indices.
 
-Everything here reads a fitted :class:`sem_upgrade.estimation.Fit`.
+Everything here reads a fitted :class:`sem_upgrade.engine.fit.Fit`.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .estimation import (ModelStructure, _fiml_batch, _rows, _trace_products, fiml_expected_information, implied,
-                         sigma_jacobian, syntax_order)
+from .engine.derivatives import sigma_jacobian, trace_products
+from .engine.implied import implied
+from .engine.mvnorm_missing import fiml_expected_information, fiml_objective, row_layout
+from .engine.partable import ModelStructure, syntax_order
 
 __all__ = ["path_table", "construct_r2", "exogenous_correlations", "indirect_delta",
            "hypothesis_table", "modification_indices"]
@@ -152,7 +154,7 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
         # the intercepts among the free parameters; score of the casewise likelihood
         par = np.concatenate([theta, fit.mean_hat])
         info = fiml_expected_information(aug, theta, fit.data)  # per observation
-        score = -0.5 * _fiml_batch(aug, _rows(fit.data), par[None])[1][0]  # d logl / dtheta per observation
+        score = -0.5 * fiml_objective(aug, row_layout(fit.data), par[None])[1][0]  # d logl / dtheta per observation
         free = np.r_[np.arange(q), np.arange(q + len(cands), len(par))]
         cand = np.arange(q, q + len(cands))
         n = fit.n
@@ -160,7 +162,7 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
         sigma = implied(aug, theta)[0]
         inv = np.linalg.inv(sigma)
         dS = sigma_jacobian(aug, theta)
-        info = 0.5 * _trace_products(inv @ dS)  # per observation
+        info = 0.5 * trace_products(inv @ dS)  # per observation
         W = inv @ (fit.sample_cov - sigma) @ inv
         score = 0.5 * np.einsum("kij,ij->k", dS, W)  # d logl / dtheta per observation
         free, cand = np.arange(q), np.arange(q, q + len(cands))
@@ -171,7 +173,7 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
     keep = v > 1e-8 * np.maximum(np.diag(i22), 1.0)
     mi = np.where(keep, n * s2 ** 2 / np.where(keep, v, 1.0), np.nan)
     epc = np.where(keep, s2 / np.where(keep, v, 1.0), np.nan)
-    _, phi, (B, L, P, T, C, M) = implied(st, fit.theta)
+    _, phi, B, L, P, T, C, M = implied(st, fit.theta)
     sd_obs = np.sqrt(np.diag(fit.sigma))
     sd_in = np.sqrt(np.diag(phi))
     rows = []

@@ -12,7 +12,8 @@ from numpy.testing import assert_allclose
 
 from sem_upgrade.bootstrap import bc_ci, bootstrap, draw_counts, percentile_ci, resample_plan
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.estimation import _fit_cov, fit_model
+from sem_upgrade.engine.fit import fit_covariance as _fit_cov
+from sem_upgrade.engine.fit import fit_model
 
 from references import PD_MODEL, load_csv, load_json
 
@@ -121,7 +122,7 @@ def hsm():
 
 def test_fiml_resamples_equal_full_fiml_refits(hsm):
     # The chunked engine (weighted rows, BFGS) against fit_fiml on the resampled rows themselves.
-    from sem_upgrade.estimation import fit_fiml
+    from sem_upgrade.engine.fit import fit_fiml
 
     fit, x = hsm
     res = bootstrap(fit, x, 12, seed=8, n_jobs=1, progress=False)

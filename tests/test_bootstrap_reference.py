@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 
 from sem_upgrade.bootstrap import (bc_ci, bias_correction, bootstrap, indirect_results, minimum_resamples,
                                    percentile_ci)
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.questionnaire import Hypothesis
 from sem_upgrade.structural import hypothesis_table
 

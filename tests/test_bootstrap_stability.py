@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 
 import sem_upgrade.bootstrap as sb
 from sem_upgrade.bootstrap import bootstrap, indirect_results, mediation_type, resample_plan
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 
 from references import PD_MODEL, load_csv
 
@@ -82,7 +82,7 @@ def test_failing_resamples_cost_at_most_the_effort_limit(monkeypatch):
     data = load_csv("political_democracy.csv")
     fit = fit_model(PD_MODEL, data)
     ref = bootstrap(fit, data, 8, seed=2, n_jobs=1, progress=False)
-    real = sb._quasi_newton_batch
+    real = sb.quasi_newton
     batch_iters = []
 
     def unsettled(*args, **kwargs):
@@ -90,7 +90,7 @@ def test_failing_resamples_cost_at_most_the_effort_limit(monkeypatch):
         batch_iters.append(iters.copy())
         return th, f, np.zeros_like(conv), iters
 
-    monkeypatch.setattr(sb, "_quasi_newton_batch", unsettled)
+    monkeypatch.setattr(sb, "quasi_newton", unsettled)
     res = bootstrap(fit, data, 8, seed=2, n_jobs=1, progress=False)
     assert res.effort_limit == 3 * max(fit.iterations, 20)
     second = res.iterations - np.concatenate(batch_iters)

@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from sem_upgrade.errors import SemUpgradeError
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.fit_indices import fit_measures
 
 from references import FIT_CASES, ML, ML_REL, HS_MODEL, RELATIVE_KEYS, load_csv, load_json
@@ -95,7 +95,7 @@ def test_r2_equals_lavaan():
 
 def test_optimum_is_tighter_than_semopy_default():
     # Our optimum must be lavaan's: the gradient there is ~0 (semopy's default stops ~5e-4 short).
-    from sem_upgrade.estimation import _ml_grad_info
+    from sem_upgrade.engine.mvnorm import ml_gradient_information as _ml_grad_info
     fit = _fit(next(c for c in FIT_CASES if c.id == "hs_ml"))
     g, _ = _ml_grad_info(fit.structure, fit.sample_cov)(fit.theta)
     assert np.max(np.abs(g)) < 1e-7
@@ -192,7 +192,10 @@ def test_rowwise_fiml_likelihood_equals_the_normal_density():
     # Closed form: -2 logl = -2 sum_i log N(x_io; mu_o, Sigma_oo), evaluated by scipy row by row.
     from scipy import stats as sps
 
-    from sem_upgrade.estimation import _fiml_batch, _rows, build_structure, implied
+    from sem_upgrade.engine.implied import implied
+    from sem_upgrade.engine.mvnorm_missing import fiml_objective as _fiml_batch
+    from sem_upgrade.engine.mvnorm_missing import row_layout as _rows
+    from sem_upgrade.engine.partable import build_structure
 
     data = _incomplete_sample()
     st = build_structure(TWO_FACTORS, data)
@@ -218,7 +221,9 @@ def test_rowwise_fiml_likelihood_equals_the_normal_density():
 
 
 def test_rowwise_fiml_gradient_equals_finite_differences():
-    from sem_upgrade.estimation import _fiml_batch, _rows, build_structure
+    from sem_upgrade.engine.mvnorm_missing import fiml_objective as _fiml_batch
+    from sem_upgrade.engine.mvnorm_missing import row_layout as _rows
+    from sem_upgrade.engine.partable import build_structure
 
     data = _incomplete_sample(seed=7)
     st = build_structure(TWO_FACTORS, data)
@@ -239,7 +244,7 @@ def test_em_saturated_is_the_maximum_of_the_incomplete_data_likelihood():
     # (below 1e-4 for a log-likelihood of about -370: EM stops at a relative change of 1e-12).
     from scipy import stats as sps
 
-    from sem_upgrade.estimation import em_saturated
+    from sem_upgrade.engine.mvnorm_missing import em_saturated
 
     x = _incomplete_sample(seed=9, n=80, p=4).to_numpy()
 

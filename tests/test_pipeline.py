@@ -302,7 +302,7 @@ def test_too_few_rows_to_bootstrap_keeps_the_rest_of_the_analysis(tmp_path):
 def test_non_converged_fit_is_not_presented_as_valid():
     import dataclasses
 
-    from sem_upgrade.estimation import fit_model
+    from sem_upgrade.engine.fit import fit_model
     from sem_upgrade.fit_indices import verdicts
     from sem_upgrade.pipeline import _admissibility, _fit_block
 

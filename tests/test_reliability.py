@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.measurement import (average_variance_extracted, cfa_syntax, composite_reliability, htmt,
                                      one_factor_comparison, validity)
 from sem_upgrade.reliability import efa, harman_single_factor, item_analysis, kmo_bartlett, parallel_analysis

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.questionnaire import Hypothesis
 from sem_upgrade.structural import hypothesis_table, indirect_delta, modification_indices, path_table
 
