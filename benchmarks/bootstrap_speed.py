@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-
 import semopy
+
 from sem_upgrade.bootstrap import bootstrap, draw_counts, resample_plan
 from sem_upgrade.engine.fit import fit_covariance, fit_fiml, fit_model
 from sem_upgrade.ingest import read_survey

@@ -30,6 +30,7 @@ draws below the full-sample estimate), the Phi(2 z0 +/- z_(1+level)/2) points.
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -52,9 +53,21 @@ from .engine.optimize import ml_minimise, quasi_newton
 from .engine.standardize import std_effect
 from .errors import SemUpgradeError
 
-__all__ = ["BootstrapResult", "bootstrap", "norm_inter", "percentile_ci", "bc_ci", "bias_correction",
-           "effect_paths", "minimum_resamples", "mediation_type", "indirect_results", "resample_plan",
-           "draw_counts", "DEFAULT_MAX_FAILURE"]
+__all__ = [
+    "DEFAULT_MAX_FAILURE",
+    "BootstrapResult",
+    "bc_ci",
+    "bias_correction",
+    "bootstrap",
+    "draw_counts",
+    "effect_paths",
+    "indirect_results",
+    "mediation_type",
+    "minimum_resamples",
+    "norm_inter",
+    "percentile_ci",
+    "resample_plan",
+]
 
 DEFAULT_MAX_FAILURE = 0.05  # share of failed resamples above which the bootstrap is unstable
 _EFFORT = 3  # a resample's second chance: at most this many full-sample fits' iterations
@@ -282,7 +295,7 @@ def effect_paths(fit: Fit, chain) -> list[int]:
     """Parameter indices of the regressions along a chain A -> M -> ... -> B."""
     t = fit.structure.table
     out = []
-    for a, b in zip(chain, chain[1:]):
+    for a, b in itertools.pairwise(chain):
         hit = t[(t["op"] == "~") & (t["lhs"] == b) & (t["rhs"] == a) & t["free"]]
         if hit.empty:
             raise SemUpgradeError(f"indirect effect {' -> '.join(chain)}: {a} -> {b} is not a free path of the model")
@@ -539,7 +552,7 @@ class _Job:
         st = self.st
         imp = implied(st, theta)
         out = []
-        for name, (idx, _) in self.chains.items():
+        for idx, _ in self.chains.values():
             est = theta[:, idx].prod(axis=1)
             # the standardized product telescopes: sd(first cause) / sd(last outcome)
             first = st.table[st.table["index"] == idx[0]].iloc[0]

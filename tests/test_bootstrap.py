@@ -9,13 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from references import PD_MODEL, load_csv, load_json
 
-from sem_upgrade.bootstrap import bc_ci, bootstrap, draw_counts, percentile_ci, resample_plan
-from sem_upgrade.errors import SemUpgradeError
+from sem_upgrade.bootstrap import (
+    bc_ci,
+    bootstrap,
+    draw_counts,
+    percentile_ci,
+    resample_plan,
+)
 from sem_upgrade.engine.fit import fit_covariance as _fit_cov
 from sem_upgrade.engine.fit import fit_model
-
-from references import PD_MODEL, load_csv, load_json
+from sem_upgrade.errors import SemUpgradeError
 
 CHAIN = {"ind_ind60_dem65": ("ind60", "dem60", "dem65")}
 TOTAL = [("ind60", "dem65")]

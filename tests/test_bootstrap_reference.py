@@ -13,14 +13,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from references import HS_MODEL, PD_MODEL, load_csv, load_json
 
-from sem_upgrade.bootstrap import (bc_ci, bias_correction, bootstrap, indirect_results, minimum_resamples,
-                                   percentile_ci)
+from sem_upgrade.bootstrap import (
+    bc_ci,
+    bias_correction,
+    bootstrap,
+    indirect_results,
+    minimum_resamples,
+    percentile_ci,
+)
 from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.questionnaire import Hypothesis
 from sem_upgrade.structural import hypothesis_table
-
-from references import HS_MODEL, PD_MODEL, load_csv, load_json
 
 REF = load_json("bootstrap.json")
 NAMES = ["a", "b", "c", "ind", "total"]

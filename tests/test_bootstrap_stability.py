@@ -11,12 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from references import PD_MODEL, load_csv
 
 import sem_upgrade.bootstrap as sb
-from sem_upgrade.bootstrap import bootstrap, indirect_results, mediation_type, resample_plan
+from sem_upgrade.bootstrap import (
+    bootstrap,
+    indirect_results,
+    mediation_type,
+    resample_plan,
+)
 from sem_upgrade.engine.fit import fit_model
-
-from references import PD_MODEL, load_csv
 
 SIM_MODEL = """
 X =~ x1 + x2 + x3
