@@ -179,3 +179,11 @@ def test_progress_lines_when_stderr_is_not_a_terminal(monkeypatch, capsys):
     assert all("(0 failed)" in ln and "s left" in ln for ln in lines)
     bootstrap(fit, data, 300, seed=5, n_jobs=1, progress=False)
     assert "bootstrap:" not in capsys.readouterr().err
+
+
+def test_cli_bootstrap_max_failure_is_checked(capsys):
+    from sem_upgrade.cli import main
+
+    assert main(["run", "--bootstrap-max-failure", "1.5", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "sem-upgrade: error: --bootstrap-max-failure: must be a share between 0 and 1, got 1.5")
