@@ -11,8 +11,9 @@
 from .errors import SemUpgradeError
 from .ingest import read_survey
 from .pipeline import bundled_paths, run, validate
+from .power import power
 from .questionnaire import load_questionnaire
 from .results import Results
 
-__all__ = ["run", "validate", "load_questionnaire", "read_survey", "bundled_paths", "Results", "SemUpgradeError"]
+__all__ = ["run", "validate", "power", "load_questionnaire", "read_survey", "bundled_paths", "Results", "SemUpgradeError"]
 __version__ = "0.1.0"

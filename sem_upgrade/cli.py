@@ -1,4 +1,4 @@
-"""The ``sem-upgrade`` command: run, validate, simulate.
+"""The ``sem-upgrade`` command: run, validate, simulate, power.
 
 A mistake in the user's input ends with one line on stderr and exit code 2; a bug keeps
 its traceback.
@@ -55,6 +55,9 @@ def _build() -> argparse.ArgumentParser:
                    help="missing-data handling: complete cases (default, as lavaan) or full-information ML")
     r.add_argument("--likelihood", choices=["normal", "wishart"], default="normal",
                    help="normal: lavaan's N convention (default); wishart: AMOS's N - 1")
+    r.add_argument("--estimator", default="ml", metavar="{ml,mlr,mlm}",
+                   help="ml (default); mlr: robust (Huber-White) SEs and the Yuan-Bentler scaled test; "
+                   "mlm: robust SEs and the Satorra-Bentler scaled test (lavaan's MLR / MLM)")
     r.add_argument("--alpha", type=float, default=0.05, help="significance level of hypothesis tests (default .05)")
     r.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="bootstrap resamples for indirect and total effects (default 2000; "
@@ -68,7 +71,9 @@ def _build() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--format", default="html,md,xlsx",
-                   help="reports to write beside results.json, comma-separated (default html,md,xlsx)")
+                   help="reports to write beside results.json, comma-separated: html, md, xlsx, docx "
+                   "(default html,md,xlsx)")
+    r.add_argument("--lang", default="en", help="language of the reports: en or zh (default en)")
 
     v = sub.add_parser("validate", help="check a questionnaire and a survey file only", description=(
         "Check the questionnaire and every item cell of the survey; print the data-quality summary "
@@ -91,33 +96,74 @@ def _build() -> argparse.ArgumentParser:
                    help="write reverse-keyed items already recoded (default: as respondents answer them)")
     s.add_argument("--replications", type=int, default=0, metavar="R", help="run a recovery study of R surveys")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_power(sub)
     return p
+
+
+def _add_power(sub) -> None:
+    w = sub.add_parser("power", help="sample-size planning: Monte Carlo power of every hypothesis", description=(
+        "Draw R surveys of every N of a grid from the questionnaire's population model, fit the model to each, "
+        "and report the power (or type-I error rate) of every hypothesis with its Monte Carlo interval, bias, "
+        "coverage and failures; the smallest N reaching the target; and the analytic RMSEA power. Replications "
+        "run as Dask tasks (a local cluster by default); the numbers do not depend on the workers."))
+    w.add_argument("-q", "--questionnaire", help="questionnaire YAML with a population section "
+                   "(default: the bundled Liaoning study)")
+    w.add_argument("--n", default="100:400:50", help="sample sizes: START:STOP:STEP (stop included) or a list "
+                   "100,150,218 (default 100:400:50)")
+    w.add_argument("--replications", type=int, default=1000, metavar="R", help="surveys per sample size (default 1000)")
+    w.add_argument("--target", type=float, default=0.80, help="target power (default .80)")
+    w.add_argument("--alpha", type=float, default=0.05, help="significance level of the tests (default .05)")
+    w.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
+    w.add_argument("--missing-rate", type=float, default=0.0, help="share of item cells blanked at random "
+                   "(incomplete rows are analysed listwise)")
+    w.add_argument("--estimator", default="ml", choices=["ml", "fiml"],
+                   help="ml (default; with --missing-rate, incomplete rows dropped listwise) or fiml "
+                   "(full-information ML, one replication at a time: slower)")
+    w.add_argument("--indirect", choices=["montecarlo", "bootstrap"], default="montecarlo",
+                   help="how indirect hypotheses are judged: Monte Carlo CI (default) or a bootstrap per replication")
+    w.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                   help="resamples per replication with --indirect bootstrap (default 1000)")
+    w.add_argument("--scheduler", help="address of a running Dask scheduler, tcp://HOST:PORT (default: a local cluster)")
+    w.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to try to reach --scheduler before giving up (default 10)")
+    w.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="worker processes of the local cluster (default: one per core; 0: no cluster, this process)")
+    w.add_argument("--resume", action="store_true", help="keep the tasks already finished in OUTDIR; run only the rest")
+    w.add_argument("-o", "--outdir", default="sem_upgrade_power", help="output folder (default: sem_upgrade_power)")
+    w.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build().parse_args(argv)
     try:
-        return {"run": _run, "validate": _validate, "simulate": _simulate}[args.command](args)
+        return {"run": _run, "validate": _validate, "simulate": _simulate, "power": _power}[args.command](args)
     except SemUpgradeError as exc:
         print(f"sem-upgrade: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line; the output folder keeps its previous run
+        print("sem-upgrade: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args) -> int:
     from .pipeline import run
 
     res = run(args.data, args.questionnaire, args.outdir, missing=args.missing, likelihood=args.likelihood,
+              estimator=args.estimator,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
               bootstrap_max_failure=args.bootstrap_max_failure, progress=False if args.quiet else None,
-              formats=[f.strip() for f in args.format.split(",") if f.strip()])
+              formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang)
     d = res.data
     if args.data is None:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")
     print(f"rows read {d['n_rows_read']}, rejected {d['n_rejected']}, used {d['n_used']} ({d['missing']})")
     for name, fit in d["fit"].items():
-        shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in
-                         [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"),
-                          ("RMSEA", "rmsea"), ("SRMR", "srmr")])
+        kind = "robust" if "cfi_robust" in fit else "scaled"  # FIML: scaled indices only
+        keys = ([("chisq (scaled)", "chisq_scaled"), ("df", "df"), (f"CFI ({kind})", f"cfi_{kind}"),
+                 (f"TLI ({kind})", f"tli_{kind}"), (f"RMSEA ({kind})", f"rmsea_{kind}"), ("SRMR", "srmr")]
+                if "chisq_scaled" in fit else
+                [("chisq", "chisq"), ("df", "df"), ("CFI", "cfi"), ("TLI", "tli"), ("RMSEA", "rmsea"), ("SRMR", "srmr")])
+        shown = " ".join(f"{label} {_num(fit.get(key))}" for label, key in keys)
         print(f"{name:12s} {shown}")
     if "hypotheses" in res.tables:
         for _, h in res.tables["hypotheses"].iterrows():
@@ -174,6 +220,28 @@ def _simulate(args) -> int:
     else:
         data.to_csv(out, index=False, float_format="%.0f", lineterminator="\n")
     print(f"wrote {len(data)} simulated respondents to {out}")
+    return 0
+
+
+def _power(args) -> int:
+    from .power import power
+
+    res = power(args.questionnaire, n=args.n, replications=args.replications, target=args.target, alpha=args.alpha,
+                seed=args.seed, missing_rate=args.missing_rate, estimator=args.estimator, indirect=args.indirect,
+                bootstrap=args.bootstrap, scheduler=args.scheduler, workers=args.workers, resume=args.resume,
+                outdir=args.outdir, progress=False if args.quiet else None, connect_timeout=args.connect_timeout)
+    print(f"power study: {res.replications} replications at N = {', '.join(map(str, res.grid))} "
+          f"({res.settings['seconds']:.1f} s)")
+    for h in res.hypotheses:
+        rates = " ".join(_num(r["rate"], ".2f") for r in h["by_n"])
+        what = "power" if h["truth"] != 0 else "type I"
+        need = h["min_n"] if h["min_n"] is not None else ("-" if h["truth"] == 0 else "not reached")
+        print(f"  {h['id']:4s} {h['effect']:28s} truth {h['truth']:+.3f}  {what:6s} {rates}  smallest N {need}")
+    rp = res.rmsea_power
+    print(f"smallest N for every true effect at power {args.target:.2f}: "
+          f"{res.min_n_all if res.min_n_all is not None else 'not reached in the grid'}")
+    print(f"RMSEA (df {rp['df']}): N for close-fit power {args.target:.2f}: {rp['n_close']}; not-close fit: {rp['n_not_close']}")
+    print(f"results: {Path(args.outdir).resolve() / 'power.json'}")
     return 0
 
 

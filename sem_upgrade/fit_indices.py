@@ -96,7 +96,7 @@ def rmsea_pvalue(chisq: float, df: float, n: float, close: float = 0.05) -> floa
 
 
 def gfi(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None, mean_hat: np.ndarray | None = None,
-        data: np.ndarray | None = None) -> float:
+        data: np.ndarray | None = None, fixed_x: list[int] | None = None) -> float:
     """Joreskog-Sorbom GFI for ML in lavaan's general (weighted least squares) form.
 
     GFI = 1 - e' W e / s' W s, with s the sample moments, e = s - model moments and W the
@@ -107,11 +107,18 @@ def gfi(S: np.ndarray, sigma: np.ndarray, mean: np.ndarray | None = None, mean_h
     patterns, K becoming each pattern's zero-padded Sigma_oo^-1 (as lavaan's h1 expected
     information for missing = "ml"; Tanaka & Huba 1985; Mulaik et al. 1989).
 
+    ``fixed_x``: positions of observed exogenous covariates (lavaan's fixed.x); their own
+    (co)variances are given, not modelled, and leave the total s' W s (lavaan's conditional
+    sample statistics), so GFI measures the modelled moments only.
+
     Validated against: lavaan 0.6.14 ``fitMeasures(fit, "gfi")``, to 1e-8 for complete data;
     under ``missing = "ml"`` to about 1e-4 (AGFI 2e-4; the source of that remaining
     difference is not established).
     """
     e_cov, s_cov = S - sigma, S
+    if fixed_x:
+        s_cov = S.copy()
+        s_cov[np.ix_(fixed_x, fixed_x)] = 0.0
     with_means = mean is not None and mean_hat is not None
     t_e = t_s = 0.0
     for share, K in pattern_inverses(sigma, data):
@@ -203,7 +210,7 @@ def fit_measures(fit) -> dict[str, float]:
     out["rmsea_pvalue"] = rmsea_pvalue(chisq, df, n_eff)
     out["rmr"] = rmr(S, sigma, *means)
     out["srmr"] = srmr(S, sigma, *means)
-    out["gfi"] = gfi(S, sigma, *means, data=fit.data)
+    out["gfi"] = gfi(S, sigma, *means, data=fit.data, fixed_x=fit.structure.fixed_x)
     nel = p * (p + 1) / 2 + (p if fit.method == "fiml" else 0)
     out["agfi"] = agfi(out["gfi"], df, nel)
     out["pgfi"] = df / nel * out["gfi"]
@@ -211,6 +218,44 @@ def fit_measures(fit) -> dict[str, float]:
     out["unrestricted_logl"] = fit.logl_h1
     out.update(information_criteria(fit.logl, fit.npar, fit.n))
     out["ecvi"] = chisq / n_eff + 2.0 * fit.npar / n_eff
+    if getattr(fit, "robust", None):
+        out.update(robust_measures(chisq, df, cb, dfb, n_eff, fit.robust["scaling_factor"],
+                                   fit.robust["baseline_scaling_factor"], population_robust=fit.method != "fiml"))
+    return out
+
+
+def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, c: float, c_b: float,
+                    population_robust: bool = True) -> dict:
+    """Scaled and robust fit indices of a robust (MLM / MLR) fit, by lavaan's names.
+
+    ``*_scaled``: the usual formulas on the scaled statistics T / c and T_b / c_b.
+    ``cfi_robust``, ``tli_robust`` (Brosseau-Liard & Savalei 2014) and ``rmsea_robust``
+    (Brosseau-Liard, Savalei & Li 2012) estimate the population values: with the unscaled T and the
+    scaling factor c, RMSEA = sqrt(max(T - c df, 0) / (N df)), CFI = 1 - max(T - c df, 0) /
+    max(T - c df, T_b - c_b df_b, 0), TLI = 1 - (T - c df) df_b / ((T_b - c_b df_b) df); the
+    robust RMSEA interval is the scaled statistic's noncentrality interval times sqrt(c).
+    With incomplete data (FIML) lavaan corrects these differently (Zhang & Savalei); they are not
+    given then (``population_robust=False``), and verdicts read the scaled indices instead.
+
+    Validated against: ``fitMeasures(cfa/sem(..., estimator = "MLM" / "MLR"))``, lavaan 0.6.14
+    (tests/reference/estimators.json).
+    """
+    ts, tbs = chisq / c, chisq_b / c_b
+    out = {"chisq_scaled": ts, "df_scaled": df, "pvalue_scaled": float(stats.chi2.sf(ts, df)) if df > 0 else float("nan"),
+           "chisq_scaling_factor": c, "baseline_chisq_scaled": tbs, "baseline_df_scaled": df_b,
+           "baseline_pvalue_scaled": float(stats.chi2.sf(tbs, df_b)), "baseline_chisq_scaling_factor": c_b,
+           "cfi_scaled": cfi(ts, df, tbs, df_b), "tli_scaled": tli(ts, df, tbs, df_b),
+           "rmsea_scaled": rmsea(ts, df, n)}
+    if not population_robust:
+        out["robust_note"] = ("robust CFI/TLI/RMSEA are not computed for incomplete data (FIML); "
+                              "the scaled indices are given")
+        return out
+    d, d_b = chisq - c * df, chisq_b - c_b * df_b
+    out["cfi_robust"] = 1.0 - max(d, 0.0) / max(d, d_b, 0.0) if max(d, d_b) > 0 else 1.0
+    out["tli_robust"] = 1.0 - (d * df_b) / (d_b * df) if d_b > 0 and df > 0 else float("nan")
+    out["rmsea_robust"] = float(np.sqrt(max(d, 0.0) / (n * df))) if df > 0 else float("nan")
+    lo, hi = rmsea_ci(ts, df, n)
+    out["rmsea_ci_lower_robust"], out["rmsea_ci_upper_robust"] = lo * np.sqrt(c), hi * np.sqrt(c)
     return out
 
 
@@ -234,12 +279,28 @@ CUTOFFS: dict[str, tuple[str, float, str]] = {
 }
 
 
+# Under a robust estimator the verdicts read these in place of the normal-theory ones, as
+# lavaan's summary(fit.measures = TRUE) leads with them.
+ROBUST_BASIS = {"pvalue": "pvalue_scaled", "cmin_df": "chisq_scaled", "cfi": "cfi_robust", "tli": "tli_robust",
+                "rmsea": "rmsea_robust"}
+
+
 def verdicts(measures: dict[str, float]) -> list[dict]:
-    """One row per index with a conventional cut-off: index, value, cutoff, verdict, source."""
+    """One row per index with a conventional cut-off: index, value, cutoff, verdict, source, basis.
+
+    ``basis`` names the figure judged: the index itself, or under MLM / MLR its scaled or robust
+    counterpart (``ROBUST_BASIS``; chi2/df becomes the scaled chi-square over df).
+    """
     ops = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+    robust = "chisq_scaled" in measures
     rows = []
     for name, (op, thr, source) in CUTOFFS.items():
-        value = measures.get(name)
+        basis = ROBUST_BASIS.get(name, name) if robust else name
+        if robust and basis.endswith("_robust") and basis not in measures:  # FIML: the scaled index
+            basis = basis.replace("_robust", "_scaled")
+        value = measures.get(basis)
+        if robust and name == "cmin_df":
+            value = measures["chisq_scaled"] / measures["df"] if measures.get("df") else None
         if measures.get("valid") is False:
             verdict = "not valid (no convergence)"
         elif value is None or not np.isfinite(value):
@@ -249,5 +310,5 @@ def verdicts(measures: dict[str, float]) -> list[dict]:
             if name == "rmsea" and verdict == "poor" and value <= 0.08:
                 verdict = "acceptable"
         rows.append({"index": name, "value": value, "cutoff": f"{op} {thr:g}", "verdict": verdict,
-                     "source": source})
+                     "source": source, "basis": "chisq_scaled / df" if robust and name == "cmin_df" else basis})
     return rows

@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .reliability import THRESHOLDS, omega_total
+from .engine.robust import scaled_difference
+from .reliability import THRESHOLDS, omega_observed, omega_total
 
 __all__ = ["composite_reliability", "average_variance_extracted", "htmt", "cfa_syntax",
-           "loadings_table", "validity", "one_factor_comparison"]
+           "loadings_table", "validity", "one_factor_comparison", "reverse_key_suspects",
+           "higher_order_reliability"]
 
 
 def composite_reliability(std_loadings) -> float:
@@ -105,7 +107,7 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
     for c, items in blocks.items():
         lam_std = load.loc[load["construct"] == c, "std_loading"].to_numpy()
         if len(items) < 2:
-            constructs[c] = {"cr": None, "ave": None, "omega": None, "sqrt_ave": None,
+            constructs[c] = {"cr": None, "ave": None, "omega": None, "omega_obs": None, "sqrt_ave": None,
                              "reason": "single-item construct: CR, AVE and omega need two or more items"}
             continue
         idx = [obs.index(i) for i in items]
@@ -113,7 +115,9 @@ def validity(fit, blocks: dict[str, list[str]], item_corr: pd.DataFrame) -> dict
         resid = sigma[np.ix_(idx, idx)] - np.outer(lam, lam) * phi[inner.index(c), inner.index(c)]
         ave = average_variance_extracted(lam_std)
         constructs[c] = {"cr": composite_reliability(lam_std), "ave": ave, "sqrt_ave": float(np.sqrt(ave)),
-                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid)}
+                         "omega": omega_total(lam, phi[inner.index(c), inner.index(c)], resid),
+                         "omega_obs": omega_observed(lam, phi[inner.index(c), inner.index(c)],
+                                                     fit.sample_cov[np.ix_(idx, idx)])}
     names = list(blocks)
     fcor = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
     lat = table[(table["op"] == "~~") & (table["lhs"] != table["rhs"])
@@ -145,11 +149,84 @@ def one_factor_comparison(one_factor_fit, measurement_fit) -> dict:
 
     A much worse single factor (significant difference) argues against one common-method
     factor explaining the covariances (Podsakoff et al. 2003).
-    Validated against: ``anova(cfa(one-factor), cfa(measurement))`` in lavaan.
+    Under MLM / MLR the Satorra-Bentler (2001) scaled difference is used.
+    Validated against: ``anova(cfa(one-factor), cfa(measurement))`` in lavaan, and
+    ``lavTestLRT(..., method = "satorra.bentler.2001")`` for the robust estimators.
     """
-    d_chi = one_factor_fit.chisq - measurement_fit.chisq
     d_df = one_factor_fit.df - measurement_fit.df
-    p = float(stats.chi2.sf(d_chi, d_df)) if d_df > 0 else float("nan")
+    if one_factor_fit.robust and measurement_fit.robust:  # Satorra-Bentler (2001) scaled difference
+        diff = scaled_difference(one_factor_fit.chisq, one_factor_fit.df, one_factor_fit.robust["scaling_factor"],
+                                 measurement_fit.chisq, measurement_fit.df, measurement_fit.robust["scaling_factor"])
+        d_chi, p = diff["chisq_diff"], diff["pvalue"]
+        method = "Satorra-Bentler (2001) scaled difference"
+    else:
+        d_chi = one_factor_fit.chisq - measurement_fit.chisq
+        p = float(stats.chi2.sf(d_chi, d_df)) if d_df > 0 else float("nan")
+        method = "likelihood-ratio difference"
     return {"one_factor_chisq": one_factor_fit.chisq, "one_factor_df": one_factor_fit.df,
-            "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p,
+            "chisq_diff": d_chi, "df_diff": d_df, "pvalue": p, "method": method,
             "one_factor_worse": bool(d_df > 0 and p < 0.05)}
+
+
+def reverse_key_suspects(loadings: pd.DataFrame, citc: dict[str, dict[str, float | None]]) -> dict[str, list[dict]]:
+    """Items that look reverse-keyed but are not declared so.
+
+    An item is a suspect when its standardized loading or its corrected item-total correlation is
+    negative while most loadings of its construct are positive: the usual trace of a negatively
+    worded item left out of ``reverse``.
+
+    Parameters
+    ----------
+    loadings : DataFrame
+        :func:`loadings_table` (``construct, item, std_loading``).
+    citc : dict
+        construct -> {item: CITC or None}.
+
+    Returns
+    -------
+    dict
+        construct -> list of ``{item, std_loading, citc}`` (constructs without suspects left out).
+    """
+    out: dict[str, list[dict]] = {}
+    for c, block in loadings.groupby("construct", sort=False):
+        positive = int((block["std_loading"] > 0).sum())
+        for _, r in block.iterrows():
+            r_citc = citc.get(c, {}).get(r["item"])
+            negative = r["std_loading"] < 0 or (r_citc is not None and r_citc < 0)
+            others_positive = positive - int(r["std_loading"] > 0) > (len(block) - 1) / 2
+            if negative and others_positive:
+                out.setdefault(c, []).append({"item": r["item"], "std_loading": float(r["std_loading"]),
+                                              "citc": r_citc})
+    return out
+
+
+def higher_order_reliability(fit, factor: str, blocks: dict[str, list[str]]) -> dict:
+    """Reliability of a second-order construct: omega of the higher-order factor and its AVE.
+
+    omega_L2 = var(g) (1' Lambda gamma)^2 / 1' S 1: the share of the observed variance of the sum of
+    all items under g's first-order constructs that g explains (semTools ``compRelSEM(fit,
+    higher = "g")``, observed total variance; Jorgensen et al.). ``Lambda`` holds the items'
+    loadings on the first-order constructs, ``gamma`` those constructs' loadings on g. The AVE is
+    the mean squared standardized second-order loading.
+
+    Validated against: ``semTools::compRelSEM(cfa(g =~ visual + textual + speed, ...), higher = "g")``
+    (tests/reference/r/models.R).
+    """
+    t = fit.table()
+    second = t[(t["op"] == "=~") & (t["lhs"] == factor)]
+    firsts = list(second["rhs"])
+    gamma = second["estimate"].to_numpy()
+    obs = fit.structure.observed
+    items = [i for f in firsts for i in blocks[f]]
+    lam = np.zeros((len(items), len(firsts)))
+    row = 0
+    for k, f in enumerate(firsts):
+        for item in blocks[f]:
+            lam[row, k] = t.loc[(t["op"] == "=~") & (t["lhs"] == f) & (t["rhs"] == item), "estimate"].item()
+            row += 1
+    var_g = t.loc[(t["op"] == "~~") & (t["lhs"] == factor) & (t["rhs"] == factor), "estimate"].item()
+    idx = [obs.index(i) for i in items]
+    omega = float(var_g * (lam @ gamma).sum() ** 2 / fit.sample_cov[np.ix_(idx, idx)].sum())
+    std = second["std_estimate"].to_numpy()
+    return {"omega": omega, "ave": average_variance_extracted(std), "cr": composite_reliability(std),
+            "of": firsts, "std_loadings": dict(zip(firsts, std.tolist()))}

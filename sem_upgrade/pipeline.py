@@ -6,7 +6,6 @@ gathers their results into one :class:`~sem_upgrade.results.Results`, and writes
 
 from __future__ import annotations
 
-import json
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -16,10 +15,11 @@ import pandas as pd
 
 from . import fit_indices, measurement, reliability, structural
 from .errors import SemUpgradeError
-from .engine.fit import fit_model
+from .engine.fit import check_estimator, fit_model
 from .engine.identification import not_pd_message
 from .ingest import MISSING_POLICIES, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
+from .reproduce import write_reproduce
 from .results import Results
 
 __all__ = ["run", "validate", "bundled_paths", "write_outputs"]
@@ -44,7 +44,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
         ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
-        bootstrap_max_failure: float = 0.05) -> Results:
+        lang: str = "en", estimator: str = "ml", bootstrap_max_failure: float = 0.05) -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -54,6 +54,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     missing : {"listwise", "fiml"}
     likelihood : {"normal", "wishart"}
         lavaan's default (N) or AMOS's convention (N - 1).
+    estimator : {"ml", "mlm", "mlr"}
+        ML (default), or ML with robust standard errors and a scaled test: lavaan's MLM
+        (Satorra-Bentler) or MLR (Huber-White, Yuan-Bentler); complete data.
     alpha : float
         Significance level of the hypothesis tests.
     seed : int
@@ -66,22 +69,24 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     ci_level : float
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
-    formats : iterable of {"html", "md", "xlsx"}
-        Reports written beside results.json (xlsx also writes tables/*.csv).
+    formats : iterable of {"html", "md", "xlsx", "docx"}
+        Reports written beside results.json (xlsx also writes tables/*.csv; html and docx the
+        path diagram as 300-dpi PNG and PDF).
+    lang : {"en", "zh"}
+        Language of the reports (results.json keeps machine names).
     bootstrap_max_failure : float
         Share of failed resamples above which the bootstrap is unstable and judges no
         hypothesis (default 0.05); its intervals are still reported, marked.
     """
-    from .report import FORMATS
+    from .report import check_formats, check_lang
 
-    formats = tuple(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise SemUpgradeError(f"--format: unknown output '{unknown[0]}' (choose from {', '.join(FORMATS)})")
+    formats = check_formats(formats)
+    check_lang(lang)
     if missing not in MISSING_POLICIES:
         raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
     if likelihood not in ("normal", "wishart"):
         raise SemUpgradeError(f"--likelihood: '{likelihood}' is not 'normal' or 'wishart'")
+    check_estimator(estimator, missing, likelihood)
     if not 0 < alpha < 1:
         raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -101,6 +106,10 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         data, questionnaire = bundled_paths()
     elif data is None or questionnaire is None:
         raise SemUpgradeError("give both the survey file and its questionnaire (-q), or neither for the bundled study")
+    if outdir is not None:  # refuse before any work an output folder that would overwrite an input
+        from .report import check_outdir
+
+        check_outdir(outdir, (data, questionnaire))
     q, survey = validate(data, questionnaire)
     res = Results(rejected=survey.rejected)
     x = survey.analysis_frame(missing)
@@ -112,10 +121,13 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["n_used"] = int(len(x))
     out["missing"] = missing
     out["likelihood"] = likelihood
+    out["estimator"] = estimator
     out["data_quality"] = survey.quality(missing)
     out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
-                            "constructs": {c.name: {"label": c.label, "items": list(c.items),
-                                                    "reverse": list(c.reverse)} for c in q.constructs.values()},
+                            "constructs": {c.name: {"label": c.label, "labels": dict(c.labels), "items": list(c.items),
+                                                    "reverse": list(c.reverse), "wording": dict(c.wording)}
+                                           for c in q.constructs.values()},
+                            "hypotheses": {h.id: h.label for h in q.hypotheses},
                             "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]}
     warnings: list[str] = []
 
@@ -153,7 +165,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- measurement model (CFA) ----
     try:
-        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood)
+        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
     except SemUpgradeError as exc:  # a data or model problem first shows here: name the file
         blame = q.source if "not identified" in str(exc) else survey.source
         raise SemUpgradeError(f"{blame}: {exc}") from None
@@ -169,12 +181,21 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["htmt"] = _matrix(val["htmt"])
     out["htmt2"] = _matrix(val["htmt2"])
     out["htmt_flags"] = val["htmt_flags"]
-    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val), "thresholds": {
+    suspects = measurement.reverse_key_suspects(
+        val["loadings"], {c: {i: s.get("citc") for i, s in rel[c]["items"].items()} for c in blocks})
+    for c, items in suspects.items():
+        for it in items:
+            citc = "n/a" if it["citc"] is None else f"{it['citc']:.2f}"
+            warnings.append(f"item {it['item']} of {c} has a negative standardized loading ({it['std_loading']:.2f}) "
+                            f"or CITC ({citc}) while the construct's other items load positively: did you forget "
+                            "to declare it under `reverse`?")
+    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val, suspects), "thresholds": {
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
+    one_factor_syntax = "G =~ " + " + ".join(survey.items)
     try:
-        one = fit_model("G =~ " + " + ".join(survey.items), x, missing=missing, likelihood=likelihood)
+        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood, estimator=estimator)
         cmp = measurement.one_factor_comparison(one, cfa)
     except SemUpgradeError as exc:
         cmp = {"error": str(exc)}
@@ -183,7 +204,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 
     # ---- structural model ----
     if q.has_structure:
-        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood)
+        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
         names = list(blocks)
         out["fit"]["structural"] = _fit_block(sem)
         out["admissibility"]["structural"] = _admissibility(sem)
@@ -227,6 +248,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         for hid, reason in boot_reasons.items():  # too few resamples, or an unstable bootstrap
             if reason and sem.converged:
                 hyp.loc[hyp["id"] == hid, ["supported", "reason"]] = [False, reason]
+        adm = structural.structural_admissibility(sem, names, val["htmt"])
+        out["admissibility"]["structural"]["problems"] += adm["problems"]
+        out["admissibility"]["structural"]["paths"] = adm["paths"]
+        out["admissibility"]["structural"]["limits"] = adm["limits"]
+        out["admissibility"]["structural"]["admissible"] = not out["admissibility"]["structural"]["problems"]
+        hyp = structural.mark_inadmissible(hyp, q.hypotheses, adm)
         res.tables["hypotheses"] = hyp
         out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
         out["indirect"] = []
@@ -241,7 +268,11 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                 row.update(boot_extra[hid])
             out["indirect"].append(row)
         res.tables["indirect"] = pd.DataFrame(out["indirect"])
-        out["modification_indices"]["structural"] = structural.modification_indices(sem)
+        if sem.df == cfa.df:  # structurally saturated: the same model as the CFA, the same indices
+            out["modification_indices"]["structural_note"] = ("the structural model is saturated (df equal to "
+                                                              "the CFA's): its indices are the measurement model's")
+        else:
+            out["modification_indices"]["structural"] = structural.modification_indices(sem)
     out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
     last = sem if q.has_structure else cfa
     resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)
@@ -252,14 +283,29 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     out["warnings"] = warnings + [f"{fit} model: {w}" for fit in ("measurement", "structural")
                                   for key in ("problems", "warnings")
                                   for w in out["admissibility"].get(fit, {}).get(key, [])]
+    last_fit = out["fit"].get("structural", out["fit"]["measurement"])
+    out["sample_size"] = {"n": out["n_used"], "npar": last_fit.get("npar"), "recommended_n": _RECOMMENDED_N[0],
+                          "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
-    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, bootstrap_max_failure=bootstrap_max_failure)
+    out["conventions"] = out["provenance"]["conventions"]
+    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, estimator=estimator, lang=lang,
+                                        bootstrap_max_failure=bootstrap_max_failure)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None
     if outdir is not None:
-        write_outputs(res, outdir, formats)
+        models = {"measurement": q.measurement_syntax(), "one_factor": one_factor_syntax}
+        if q.has_structure:
+            models["structural"] = q.structural_syntax()
+        write_outputs(res, outdir, formats, lang, inputs=(data, questionnaire), trail={
+            "frame": x, "models": models, "chains": {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"},
+            "options": {"data": out["provenance"]["data"], "questionnaire": out["provenance"]["questionnaire"],
+                        **out["provenance"]["options"]}, "versions": out["provenance"]["versions"]})
     return res
+
+
+# The smallest sample commonly recommended for SEM (a caveat in the reports, not a refusal).
+_RECOMMENDED_N = (200, "Kline (2016)")
 
 
 def _bootstrap(sem, x, n_boot, seed, chains, level, progress, max_failure=0.05):
@@ -286,21 +332,18 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress, max_failure=0.05):
                      max_failure=max_failure)
 
 
-def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx")) -> Path:
-    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` (created if needed)."""
-    from .report import write_reports
+def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), lang: str = "en",
+                  inputs=(), trail: dict | None = None) -> Path:
+    """Write results.json, rejected_rows.csv and the chosen reports into ``outdir`` as one complete run
+    (see :func:`sem_upgrade.report.write_run`).
 
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SemUpgradeError(f"{outdir}: cannot create the output folder ({exc.strerror})") from None
-    res.to_json(outdir / "results.json")
-    if res.timing:
-        (outdir / "timing.json").write_text(json.dumps(res.timing, indent=2) + "\n", encoding="utf-8")
-    res.rejected.to_csv(outdir / "rejected_rows.csv", index=False, encoding="utf-8")
-    write_reports(res, outdir, formats)
-    return outdir
+    ``trail``: the cleaned frame, model syntaxes, indirect chains, options and versions for
+    ``outdir/reproduce`` (:func:`sem_upgrade.reproduce.write_reproduce`).
+    """
+    from .report import write_run
+
+    extra = None if trail is None else (lambda folder: write_reproduce(folder / "reproduce", **trail))
+    return write_run(res, outdir, formats, lang, inputs=inputs, extra=extra)
 
 
 def _check_variances(x: pd.DataFrame, source: str):
@@ -383,14 +426,18 @@ def _admissibility(fit) -> dict:
             "problems": problems, "warnings": list(fit.warnings), "method": fit.method, "n": fit.n}
 
 
-def _reliability_verdicts(rel: dict, val: dict) -> dict:
+def _reliability_verdicts(rel: dict, val: dict, suspects: dict | None = None) -> dict:
+    """Threshold verdicts per construct; a construct holding a suspected undeclared reverse-keyed
+    item cannot pass (its alpha, CR, AVE and omega mix two directions)."""
     th = reliability.THRESHOLDS
     out = {}
     for c, r in rel.items():
         v = {}
+        flagged = bool(suspects and suspects.get(c))
         for key in ("alpha", "cr", "ave", "omega"):
             value = r.get(key)
-            v[key] = None if value is None else bool(value >= th[key][0])
+            v[key] = None if value is None else bool(value >= th[key][0]) and not flagged
+        v["reverse_key_suspects"] = [s["item"] for s in (suspects or {}).get(c, [])]
         v["citc_below"] = [i for i, s in r["items"].items() if s.get("citc") is not None and s["citc"] < th["citc"][0]]
         v["fornell_larcker"] = val["fornell_larcker_ok"].get(c)
         out[c] = v
@@ -408,7 +455,22 @@ def _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap
             "options": {"missing": missing, "likelihood": likelihood, "alpha": alpha, "seed": seed,
                         "bootstrap": bootstrap},
             "versions": versions, "python": platform.python_version(),
-            "conventions": {"chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
-                            "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
-                            "standardized": "std.all (lavaan)", "htmt": "absolute item correlations, arithmetic means "
-                            "(Henseler et al. 2015); htmt2 uses geometric means"}}
+            "conventions": conventions(likelihood)}
+
+
+def conventions(likelihood: str) -> dict:
+    """Which formula each reported figure uses, relative to lavaan's and semTools' defaults."""
+    return {
+        "chisq": "N * F_ML (lavaan)" if likelihood == "normal" else "(N - 1) * F_ML (AMOS, wishart)",
+        "rmsea": "uses N" if likelihood == "normal" else "uses N - 1",
+        "standardized": "std.all (lavaan)",
+        "cr": "composite reliability from standardized loadings, (sum l)^2 / ((sum l)^2 + sum(1 - l^2)) "
+              "(Fornell & Larcker 1981); residual covariances are not counted",
+        "ave": "mean of squared standardized loadings (Fornell & Larcker 1981)",
+        "omega": "omega with the model-implied variance of the sum score, residual covariances included: "
+                 "semTools compRelSEM(obs.var = FALSE); omega_obs uses the observed variance, semTools' "
+                 "default compRelSEM(); both are reported where they differ",
+        "htmt": "the column HTMT is the classic HTMT (arithmetic means of absolute item correlations; "
+                "Henseler et al. 2015), semTools htmt(htmt2 = FALSE); HTMT2 (geometric means; Roemer et al. "
+                "2021, semTools 0.5-6's default) is given beside it",
+    }

@@ -23,7 +23,8 @@ Shape (all keys but ``constructs`` optional)::
       H5: {indirect: NSC -> KAC -> UPG, sign: +}
     population: {...}     # optional, for ``sem-upgrade simulate`` (see simulate.py)
 
-A construct may carry ``wording: {item: {en: ..., zh: ...}}`` and a ``source`` note.
+A construct's ``label`` is text or ``{en: ..., zh: ...}``; it may carry
+``wording: {item: {en: ..., zh: ...}}`` and a ``source`` note.
 ``scale`` may be omitted for continuous measures (no range check then).
 """
 
@@ -95,6 +96,21 @@ class Construct:
     reverse: tuple[str, ...] = ()
     wording: dict = field(default_factory=dict, hash=False, compare=False)
     source: str = ""
+    labels: dict = field(default_factory=dict, hash=False, compare=False)  # language code -> label
+
+    def label_for(self, lang: str = "en") -> str:
+        """The construct's label in ``lang``, else its English or plain label."""
+        return _pick(self.labels, lang) or self.label
+
+    def item_text(self, item: str, lang: str = "en") -> str:
+        """An item's wording in ``lang`` (a plain string serves every language); '' when none."""
+        w = self.wording.get(item)
+        return w if isinstance(w, str) else _pick(w or {}, lang)
+
+
+def _pick(texts: dict, lang: str) -> str:
+    """``texts[lang]``, else English, else the first text given; '' for none."""
+    return str(texts.get(lang) or texts.get("en") or next(iter(texts.values()), "") or "")
 
 
 @dataclass(frozen=True)
@@ -314,10 +330,27 @@ class _Parser:
             for item in wording:
                 if str(item) not in items:
                     self.fail(f"{key}.wording", f"'{item}' is not among the items of {name}")
-            out[name] = Construct(name=name, label=str(spec.get("label") or name), items=tuple(items),
+            labels = self._labels(key, spec.get("label"), spec.get("label_zh"))
+            out[name] = Construct(name=name, label=_pick(labels, "en") or name, items=tuple(items),
                                   reverse=tuple(reverse), wording={str(k): v for k, v in wording.items()},
-                                  source=str(spec.get("source") or ""))
+                                  source=str(spec.get("source") or ""), labels=labels)
         return out
+
+    def _labels(self, key: str, label, label_zh) -> dict[str, str]:
+        """``label: text`` (every language) or ``label: {en: ..., zh: ...}``; ``label_zh`` adds Chinese."""
+        if label is None:
+            labels = {}
+        elif isinstance(label, dict):
+            labels = {str(k): v for k, v in label.items()}
+            bad = next((k for k, v in labels.items() if not isinstance(v, (str, int, float)) or not str(v).strip()), None)
+            if bad is not None or not labels:
+                self.fail(f"{key}.label", "must be text or a mapping of language code -> text, e.g. {en: Trust, zh: 信任}")
+            labels = {k: str(v).strip() for k, v in labels.items()}
+        else:
+            labels = {"en": str(label)}
+        if label_zh is not None:
+            labels["zh"] = str(label_zh)
+        return labels
 
     def _paths(self, raw, constructs) -> list[tuple[str, str]]:
         if not isinstance(raw, list):

@@ -246,3 +246,17 @@ def harman_single_factor(x: pd.DataFrame | Correlations) -> dict:
     thr = THRESHOLDS["harman"][0]
     return {"harman_first_factor_share": share, "threshold": thr, "flag": share > thr,
             "method": "first unrotated principal component of the item correlations"}
+
+
+def omega_observed(loadings: np.ndarray, factor_var: float, observed_cov: np.ndarray) -> float:
+    """Omega with the observed variance of the sum score in the denominator.
+
+    omega_obs = (sum lambda)^2 phi / 1' S 1, S the sample covariance matrix of the construct's items:
+    semTools' default (``compRelSEM(fit)``, obs.var = TRUE; Bentler 2009). It differs from
+    :func:`omega_total` (model-implied denominator) by how badly the model reproduces the items'
+    covariances.
+
+    Validated against: ``semTools::compRelSEM(cfa(model, data))`` (tests/reference/r/omega.R).
+    """
+    s = float(np.sum(loadings))
+    return s * s * factor_var / float(np.sum(observed_cov))

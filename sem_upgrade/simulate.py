@@ -27,7 +27,7 @@ import pandas as pd
 from .errors import SemUpgradeError
 from .questionnaire import Questionnaire
 
-__all__ = ["Population", "population_model", "simulate_survey", "recovery_study"]
+__all__ = ["Population", "population_model", "simulate_survey", "draw_items", "item_arrays", "recovery_study"]
 
 
 @dataclass(frozen=True)
@@ -152,25 +152,40 @@ def simulate_survey(q: Questionnaire, n: int, seed: int, missing_rate: float = 0
         raise SemUpgradeError(f"--missing-rate: must be in [0, 1), got {missing_rate}")
     pop = population_model(q)
     rng = np.random.default_rng(seed)
-    eta = rng.multivariate_normal(np.zeros(len(pop.constructs)), pop.phi, size=n, method="cholesky")
-    lo, hi = q.scale
-    cols = {}
-    errors = rng.standard_normal((n, len(q.items)))
-    for j, item in enumerate(q.items):
-        lam = pop.loadings[item]
-        c = pop.constructs.index(q.construct_of(item))
-        ystar = lam * eta[:, c] + np.sqrt(1 - lam * lam) * errors[:, j]
-        x = lo + (ystar[:, None] > pop.thresholds[None, :]).sum(axis=1)
-        if reverse and item in q.reverse_items:
-            x = lo + hi - x
-        cols[item] = x.astype(float)
-    data = pd.DataFrame(cols)
-    if missing_rate > 0:
-        mask = rng.random(data.shape) < missing_rate
-        data = data.mask(mask)
+    x = draw_items(pop, item_arrays(q, pop), n, rng, missing_rate)
+    if reverse and q.reverse_items:
+        lo, hi = q.scale
+        rev = [q.items.index(item) for item in q.reverse_items]
+        x[:, rev] = lo + hi - x[:, rev]
+    data = pd.DataFrame(x, columns=list(q.items))
     if q.id_column:
         data.insert(0, q.id_column, [f"F{k + 1:04d}" for k in range(n)])
     return data
+
+
+def item_arrays(q: Questionnaire, pop: Population) -> tuple[np.ndarray, np.ndarray, float]:
+    """The item-level arrays the drawer needs: loadings, construct index of each item, lowest category."""
+    lam = np.array([pop.loadings[item] for item in q.items])
+    construct = np.array([pop.constructs.index(q.construct_of(item)) for item in q.items])
+    return lam, construct, float(q.scale[0])
+
+
+def draw_items(pop: Population, arrays: tuple, n: int, rng: np.random.Generator,
+               missing_rate: float = 0.0) -> np.ndarray:
+    """Draw ``n`` respondents' items, in the constructs' direction, as an (n, items) float array.
+
+    eta ~ N(0, Phi) (Cholesky), y* = lambda eta + sqrt(1 - lambda^2) e, x = min + #(y* > tau);
+    then cells blanked completely at random with probability ``missing_rate`` (NaN). The
+    order of the draws from ``rng`` is fixed: eta, e, the missingness mask.
+    """
+    lam, construct, lo = arrays
+    eta = rng.multivariate_normal(np.zeros(len(pop.constructs)), pop.phi, size=n, method="cholesky")
+    errors = rng.standard_normal((n, len(lam)))
+    ystar = lam * eta[:, construct] + np.sqrt(1 - lam * lam) * errors
+    x = lo + (ystar[:, :, None] > pop.thresholds[None, None, :]).sum(axis=2).astype(float)
+    if missing_rate > 0:
+        x[rng.random(x.shape) < missing_rate] = np.nan
+    return x
 
 
 def recovery_study(q: Questionnaire, n: int, replications: int, seed: int, alpha: float = 0.05,

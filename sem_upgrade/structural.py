@@ -15,7 +15,20 @@ from .engine.mvnorm_missing import fiml_expected_information, fiml_objective, ro
 from .engine.partable import ModelStructure, syntax_order
 
 __all__ = ["path_table", "construct_r2", "exogenous_correlations", "indirect_delta",
-           "hypothesis_table", "modification_indices"]
+           "hypothesis_table", "modification_indices", "structural_admissibility", "ADMISSIBILITY_LIMITS",
+           "mark_inadmissible"]
+
+# Limits beyond which a structural estimate is not interpretable, each with its source.
+ADMISSIBILITY_LIMITS = {
+    "std_path": (1.0, "a standardized path beyond +-1 implies a negative residual variance or collinear "
+                      "predictors (Joreskog 1999; Deegan 1978)"),
+    "r2": (0.95, "R-squared of .95 or more: the outcome is (nearly) a linear function of its predictors; "
+                 "suspect collinear or redundant constructs (Grewal, Cote & Baumgartner 2004)"),
+    "condition_index": (30.0, "condition index of the predictors' latent correlation matrix above 30: severe "
+                              "collinearity (Belsley, Kuh & Welsch 1980)"),
+    "htmt": (0.90, "HTMT of two predictors of the same outcome at .90 or above: they are not distinct "
+                   "(Henseler, Ringle & Sarstedt 2015)"),
+}
 
 
 def path_table(fit, constructs: list[str]) -> pd.DataFrame:
@@ -113,6 +126,81 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
     return pd.DataFrame(rows, columns=cols)
 
 
+def structural_admissibility(fit, constructs: list[str], htmt: pd.DataFrame | None = None) -> dict:
+    """Problems that make structural estimates uninterpretable, and the paths they touch.
+
+    Checked (limits and sources in ``ADMISSIBILITY_LIMITS``): standardized paths beyond +-1,
+    R-squared >= .95, a near-singular latent correlation matrix among the predictors of one outcome
+    (condition index > 30), and HTMT >= .90 between two predictors of one outcome.
+
+    Returns
+    -------
+    dict with ``problems`` (list of str) and ``paths``: ``{"X -> Y": [problem, ...]}`` for every
+    path whose estimate a problem makes uninterpretable.
+    """
+    t = fit.table()
+    reg = t[(t["op"] == "~") & t["lhs"].isin(constructs) & t["rhs"].isin(constructs)]
+    problems: list[str] = []
+    paths: dict[str, list[str]] = {}
+
+    def flag(msg, pairs):
+        problems.append(msg)
+        for a, b in pairs:
+            paths.setdefault(f"{a} -> {b}", []).append(msg)
+
+    for _, r in reg.iterrows():
+        if abs(r["std_estimate"]) > ADMISSIBILITY_LIMITS["std_path"][0]:
+            flag(f"standardized path {r['rhs']} -> {r['lhs']} is {r['std_estimate']:.2f} (beyond +-1)",
+                 [(r["rhs"], r["lhs"])])
+    r2 = fit.r2()
+    phi = fit.phi
+    inner = fit.structure.inner
+    for y, group in reg.groupby("lhs", sort=False):
+        preds = list(group["rhs"])
+        into = [(x, y) for x in preds]
+        if r2.get(y, 0.0) >= ADMISSIBILITY_LIMITS["r2"][0]:
+            flag(f"R-squared of {y} is {r2[y]:.3f} (.95 or more)", into)
+        if len(preds) > 1:
+            idx = [inner.index(x) for x in preds]
+            block = phi[np.ix_(idx, idx)]
+            sd = np.sqrt(np.clip(np.diag(block), 1e-300, None))
+            ev = np.linalg.eigvalsh(block / np.outer(sd, sd))
+            ci = float(np.sqrt(ev.max() / ev.min())) if ev.min() > 0 else float("inf")
+            if ci > ADMISSIBILITY_LIMITS["condition_index"][0]:
+                flag(f"the predictors of {y} ({', '.join(preds)}) are collinear: condition index {ci:.1f} (above 30)",
+                     into)
+            if htmt is not None:
+                for i, a in enumerate(preds):
+                    for b in preds[i + 1:]:
+                        if a in htmt.index and b in htmt.columns:
+                            h = htmt.loc[a, b] if np.isfinite(htmt.loc[a, b]) else htmt.loc[b, a]
+                            if np.isfinite(h) and h >= ADMISSIBILITY_LIMITS["htmt"][0]:
+                                flag(f"{a} and {b}, both predicting {y}, are not distinct: HTMT {h:.2f} (.90 or more)",
+                                     [(a, y), (b, y)])
+    return {"problems": problems, "paths": paths,
+            "limits": {k: {"value": v[0], "source": v[1]} for k, v in ADMISSIBILITY_LIMITS.items()}}
+
+
+def mark_inadmissible(hyp: pd.DataFrame, hypotheses, admissibility: dict) -> pd.DataFrame:
+    """Hypotheses whose paths an admissibility problem touches read "not tested: ...".
+
+    An indirect hypothesis is touched when any link of its chain is. The estimates stay in the
+    table; only the verdict changes, because a coefficient from an inadmissible solution supports
+    nothing.
+    """
+    hyp = hyp.copy()
+    chains = {h.id: h.chain for h in hypotheses}
+    for i, hid in enumerate(hyp["id"]):
+        chain = chains[hid]
+        issues = []
+        for a, b in zip(chain, chain[1:]):
+            issues += [m for m in admissibility["paths"].get(f"{a} -> {b}", []) if m not in issues]
+        if issues:
+            hyp.loc[hyp.index[i], "supported"] = False
+            hyp.loc[hyp.index[i], "reason"] = "not tested: the structural solution is not admissible: " + "; ".join(issues)
+    return hyp
+
+
 def _untested(res) -> str:
     """Why a hypothesis cannot be judged (no p-value or no interval), or ''."""
     def finite(v):
@@ -140,12 +228,14 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``lhs, op, rhs, mi, epc, sepc_all``, the ``top`` largest.
+    DataFrame with columns ``lhs, op, rhs, mi, epc, sepc_all, fixed_residual``, the ``top``
+    largest; ``fixed_residual`` marks parameters of an item whose residual variance is fixed
+    (single-item constructs), which lavaan lists too but which no researcher should free.
     """
     st = fit.structure
     cands = _candidates(st)
     if not cands:
-        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all", "fixed_residual"])
     q = st.n_free
     aug = _augmented(st, cands)
     theta = np.concatenate([fit.theta, np.zeros(len(cands))])
@@ -191,7 +281,15 @@ def modification_indices(fit, top: int = 20) -> pd.DataFrame:
         sepc = num / den if den > 0 else np.nan  # e.g. an item whose residual variance is fixed to 0
         rows.append({"lhs": lhs, "op": op, "rhs": rhs, "mi": float(m), "epc": float(e), "sepc_all": float(sepc)})
     out = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "mi", "epc", "sepc_all"])
-    return out.sort_values("mi", ascending=False, kind="stable").head(top).reset_index(drop=True)
+    out = out.sort_values("mi", ascending=False, kind="stable").head(top).reset_index(drop=True)
+    # an item whose residual variance is fixed (a single-item construct) measures its construct by
+    # definition: a cross-loading or residual covariance of it would redefine the construct
+    t = st.table
+    fixed = set(t.loc[(t["op"] == "~~") & (t["lhs"] == t["rhs"]) & ~t["free"] & t["lhs"].isin(st.observed)
+                      & ~t["lhs"].isin(st.inner), "lhs"])
+    out["fixed_residual"] = [(r.op in ("=~", "~~") and r.rhs in fixed) or (r.op == "~~" and r.lhs in fixed)
+                             for r in out.itertuples()]
+    return out
 
 
 def _candidates(st: ModelStructure):

@@ -123,8 +123,6 @@ def test_too_few_resamples_for_the_interval_asked_are_not_tested():
 
 def test_pipeline_tiny_bc_bootstrap_count_and_reason_agree(tmp_path):
     from sem_upgrade import pipeline
-    from sem_upgrade.report import bootstrap_statement
-
     res = pipeline.run(outdir=tmp_path, bootstrap=2, ci="bc", progress=False, formats=("md",))
     b = res["bootstrap"]
     assert (b["n_requested"], b["n_ok"], b["interval_for_hypotheses"], b["minimum_resamples"]) == (2, 2, "bc", 1000)
@@ -136,8 +134,10 @@ def test_pipeline_tiny_bc_bootstrap_count_and_reason_agree(tmp_path):
         assert h["reason"] == "not tested: 2 resamples requested (2 fitted); the 95% BC interval needs at least 1000"
     assert all("mediation_type" in r and r["mediation_type"] is None for r in res["indirect"])
     text = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert bootstrap_statement(res.data) in text
-    assert "2 resamples requested, 2 fitted, 0 failed" in text and "seed 2012" in text
+    assert ("Bootstrap: 2 of 2 resamples fitted, 0 failed, 0 inadmissible (kept); seed 2012; hypotheses judged "
+            "by the bias-corrected interval.") in text
+    assert ("Intervals marked † judge no hypothesis: 2 resamples requested (2 fitted); the 95% BC interval needs "
+            "at least 1000.") in text and "] †" in text
 
 
 @pytest.mark.parametrize("ind,direct,est,expected", [

@@ -342,4 +342,4 @@ def test_measurement_only_study_end_to_end(tmp_path, data, missing, ref_key):
             assert_allclose(res["reliability"][c]["cr"], r["cr"], **ML)
             assert_allclose(res["reliability"][c]["alpha"], ref["alpha"][c]["alpha"], **CLOSED_FORM)
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    assert "Path diagram" not in page and "CFA: loadings" in page
+    assert "Path diagram" not in page and "Convergent validity" in page and "Standardized loadings" in page

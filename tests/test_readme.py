@@ -11,7 +11,7 @@ README = Path(__file__).parents[1] / "README.md"
 def test_readme_hypothesis_table_is_what_the_code_produces():
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- hypothesis-table:start -->\n(.*?)\n<!-- hypothesis-table:end -->", text, re.S).group(1)
-    assert block == report.hypothesis_markdown(pipeline.run(progress=False).table("hypotheses"))
+    assert block == report.hypothesis_markdown(pipeline.run(progress=False))
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one():

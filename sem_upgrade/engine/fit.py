@@ -19,7 +19,7 @@ chi-square/df are wrong; here only its parser and starting values are used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -34,10 +34,11 @@ from .mvnorm import LOG2PI, ml_gradient_information, normal_loglik
 from .mvnorm_missing import em_saturated, fiml_objective, row_layout
 from .optimize import fiml_minimise, ml_minimise
 from .partable import ModelStructure, build_structure
+from .robust import ESTIMATORS, robust_fiml, robust_ml
 from .standardize import standardized
 from .vcov import invert_information, with_means
 
-__all__ = ["Fit", "fit_model", "fit_ml", "fit_covariance", "fit_fiml"]
+__all__ = ["Fit", "check_estimator", "fit_model", "fit_ml", "fit_covariance", "fit_fiml"]
 
 @dataclass
 class Fit:
@@ -69,6 +70,8 @@ class Fit:
     vcov_means: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
     data: np.ndarray | None = None  # FIML: the rows fitted, NaN where missing
+    estimator: str = "ml"  # "ml", or "mlm" / "mlr": vcov is then the robust one (see .robust)
+    robust: dict | None = None  # scaling factors and scaled statistics (engine.robust.robust_ml)
 
     @property
     def sigma(self) -> np.ndarray:
@@ -140,14 +143,32 @@ class Fit:
         return problems
 
 
-def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likelihood: str = "normal") -> Fit:
+def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likelihood: str = "normal",
+              estimator: str = "ml") -> Fit:
     """Build and fit a model: listwise ML (complete rows) or FIML.
 
+    ``estimator``: ``"ml"``, or the robust ``"mlm"`` / ``"mlr"`` (ML estimates with sandwich
+    standard errors and a scaled test, :mod:`.robust`; MLR also under FIML).
+
     Raises SemUpgradeError for an unidentified model, a non-PD sample covariance
-    matrix, too few rows, or wishart together with FIML.
+    matrix, too few rows, wishart together with FIML, or a robust estimator with FIML.
     """
     st = build_structure(syntax, data)
     x = data[st.observed]
+    if estimator != "ml" and missing == "fiml":
+        check_estimator(estimator, missing, likelihood)
+        x = x[x.notna().any(axis=1)]
+        check_rows(len(x), st)
+        fit = fit_fiml(st, x)
+        r = robust_fiml(fit)
+        return replace(fit, vcov=r.pop("vcov"), vcov_means=r.pop("vcov_means"), estimator=estimator, robust=r)
+    if estimator != "ml":
+        check_estimator(estimator, missing, likelihood)
+        x = x.dropna()
+        check_rows(len(x), st)
+        fit = fit_ml(st, x, likelihood=likelihood)
+        r = robust_ml(fit, x.to_numpy(float), estimator)
+        return replace(fit, vcov=r.pop("vcov"), estimator=estimator, robust=r)
     if missing == "fiml":
         if likelihood == "wishart":
             raise SemUpgradeError("--likelihood wishart applies to complete data; use it with --missing listwise")
@@ -157,6 +178,23 @@ def fit_model(syntax: str, data: pd.DataFrame, missing: str = "listwise", likeli
     x = x.dropna()
     check_rows(len(x), st)
     return fit_ml(st, x, likelihood=likelihood)
+
+
+def check_estimator(estimator: str, missing: str = "listwise", likelihood: str = "normal") -> None:
+    """A clear error for an estimator the options do not allow."""
+    if estimator == "wlsmv":
+        raise SemUpgradeError("--estimator wlsmv: ordinal (WLSMV) estimation is not available yet; "
+                              f"choose one of {', '.join(ESTIMATORS)}")
+    if estimator not in ESTIMATORS:
+        raise SemUpgradeError(f"--estimator: '{estimator}' is not one of {', '.join(ESTIMATORS)}")
+    if estimator != "ml" and missing == "fiml":
+        if estimator == "mlr":
+            return
+        what = "mlm is defined for complete data only (lavaan: MLM with missing = 'ml' is not available)"
+        raise SemUpgradeError(f"--estimator {estimator}: {what}")
+    if estimator != "ml" and likelihood == "wishart":
+        raise SemUpgradeError(f"--estimator {estimator}: robust estimators use lavaan's N convention; "
+                              "drop --likelihood wishart")
 
 
 def fit_ml(st: ModelStructure, data: pd.DataFrame | np.ndarray, likelihood: str = "normal",
@@ -184,7 +222,11 @@ def fit_covariance(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
         raise SemUpgradeError(not_pd_message(S, st.observed))
     _, logdet_s = cs
     npar = st.n_free
-    df = p * (p + 1) // 2 - npar
+    xs = st.fixed_x
+    n_mom = p * (p + 1) // 2 - len(xs) * (len(xs) + 1) // 2  # moments of the covariates are given
+    df = n_mom - npar
+    if xs:
+        st = with_sample_x(st, S)
     if df < 0:
         raise ModelNotIdentifiedError(f"the model is not identified: it has {npar} free parameters but the "
                               f"{p} items give only {p * (p + 1) // 2} variances and covariances (df = {df})")
@@ -197,12 +239,44 @@ def fit_covariance(st, S, mean, n, likelihood, start=None, method="ml") -> Fit:
     # under wishart), so only the chi-square scale changes with the convention.
     logl = normal_loglik(implied(st, theta).sigma, S, n)
     logl_h1 = -0.5 * n * (p * LOG2PI + logdet_s + p)
-    base = n_eff * (np.sum(np.log(np.diag(S))) - logdet_s)
+    if xs:  # lavaan's fixed.x log-likelihoods are conditional on the covariates
+        _, logdet_x = np.linalg.slogdet(S[np.ix_(xs, xs)])
+        logl_x = -0.5 * n * (len(xs) * LOG2PI + logdet_x + len(xs))
+        logl, logl_h1 = logl - logl_x, logl_h1 - logl_x
+    base = n_eff * baseline_discrepancy(S, xs)
     fit = Fit(structure=st, theta=theta, n=n, method=method, likelihood=likelihood, sample_cov=S,
               sample_mean=mean, converged=converged, iterations=iters, message=msg, vcov=vcov,
               fmin=f / 2.0, chisq=max(n_eff * f, 0.0), df=df, npar=npar, logl=logl, logl_h1=logl_h1,
-              baseline_chisq=base, baseline_df=p * (p - 1) // 2, warnings=warn)
+              baseline_chisq=base, baseline_df=n_mom - (p - len(xs)), warnings=warn)
     return fit
+
+
+def baseline_discrepancy(S: np.ndarray, fixed_x: list[int]) -> float:
+    """F_ML of the baseline (independence) model.
+
+    Every variable independent of every other, except the exogenous covariates (lavaan's
+    fixed.x), whose covariance block is kept at its sample value: Sigma_b = diag(S) outside that
+    block. With no covariates this is sum(log diag S) - log|S|.
+
+    Validated against: ``fitMeasures(sem(model, data), "baseline.chisq")`` with and without
+    observed covariates (tests/reference/models.json, hs_controls).
+    """
+    p = S.shape[0]
+    base = np.diag(np.diag(S))
+    if fixed_x:
+        base[np.ix_(fixed_x, fixed_x)] = S[np.ix_(fixed_x, fixed_x)]
+    _, logdet_b = np.linalg.slogdet(base)
+    _, logdet_s = np.linalg.slogdet(S)
+    return float(logdet_b + np.trace(np.linalg.solve(base, S)) - logdet_s - p)
+
+
+def with_sample_x(st: ModelStructure, S: np.ndarray) -> ModelStructure:
+    """The structure with the covariates' fixed (co)variances set to the sample values in S."""
+    t = st.table.copy()
+    exo = t["exo"] == 1
+    pos = {v: i for i, v in enumerate(st.observed)}
+    t.loc[exo, "value"] = [S[pos[a], pos[b]] for a, b in zip(t.loc[exo, "lhs"], t.loc[exo, "rhs"])]
+    return ModelStructure.from_table(st.syntax, st.observed, st.inner, st.latent, t)
 
 
 def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndarray | None = None) -> Fit:
@@ -221,6 +295,9 @@ def fit_fiml(st: ModelStructure, data: pd.DataFrame | np.ndarray, start: np.ndar
     Validated against: ``lavaan::cfa(model, data, missing = "ml")``.
     """
     x = np.asarray(data[st.observed] if isinstance(data, pd.DataFrame) else data, float)
+    if st.fixed_x:
+        raise SemUpgradeError("observed covariates (control variables) are fitted with listwise deletion; "
+                              "--missing fiml does not take them yet")
     x = x[~np.isnan(x).all(axis=1)]
     n, p = x.shape
     rows = row_layout(x)

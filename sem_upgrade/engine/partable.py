@@ -102,6 +102,13 @@ class ModelStructure:
         return len(self.start)
 
     @property
+    def fixed_x(self) -> list[int]:
+        """Positions in ``observed`` of the exogenous covariates (lavaan's fixed.x)."""
+        exo = self.table[self.table["exo"] == 1]
+        names = set(exo["lhs"]) | set(exo["rhs"])
+        return [i for i, v in enumerate(self.observed) if v in names]
+
+    @property
     def constraints(self) -> list[tuple[int, int]]:
         """Equality constraints as pairs of table row ids that share one free parameter
         (lavaan's ``==`` rows of equal labels, solved by sharing the parameter)."""
@@ -149,8 +156,79 @@ def build_structure(syntax: str, data: pd.DataFrame) -> ModelStructure:
     table = pd.DataFrame(rows, columns=[c for c in TABLE_COLUMNS if c not in ("id", "plabel")])
     table.insert(0, "id", np.arange(1, len(table) + 1))
     table.insert(TABLE_COLUMNS.index("plabel"), "plabel", [f".p{i}." for i in table["id"]])
-    table = _lavaan_order(table, syntax)
+    table = _canonical_order(_lavaan_order(_higher_order_loadings(table, syntax), syntax), syntax)
+    _mark_fixed_x(table, obs, inner)
     return ModelStructure.from_table(syntax, obs, inner, latent, table)
+
+
+def _mark_fixed_x(table: pd.DataFrame, observed: list[str], inner: list[str]) -> None:
+    """Mark the (co)variances of observed exogenous covariates (``exo = 1``), lavaan's fixed.x.
+
+    An observed variable that predicts (``y ~ x``) and is neither predicted nor an indicator is an
+    exogenous covariate. lavaan's ``sem()`` (``fixed.x = TRUE``) conditions on such covariates:
+    their variances and covariances are fixed to the sample values, not counted as parameters,
+    and their moments are left out of the degrees of freedom and the baseline model. semopy fixes
+    the same entries; ``exo`` records which they are.
+    """
+    xs = exogenous_covariates(table, observed, inner)
+    sel = (table["op"] == "~~") & table["lhs"].isin(xs) & table["rhs"].isin(xs) & ~table["free"]
+    table.loc[sel, "exo"] = 1
+
+
+def exogenous_covariates(table: pd.DataFrame, observed: list[str], inner: list[str]) -> list[str]:
+    """Observed variables that only predict: the covariates lavaan's fixed.x conditions on."""
+    reg = table[table["op"] == "~"]
+    indicators = set(table.loc[table["op"] == "=~", "rhs"])
+    return [v for v in observed if v in inner and v in set(reg["rhs"])
+            and v not in set(reg["lhs"]) and v not in indicators]
+
+
+def _higher_order_loadings(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
+    """Write a second-order loading (``g =~ visual``) as lavaan does.
+
+    semopy keeps a factor measured by factors in the Beta matrix, as the regression
+    ``visual ~ g``; the row is the same parameter, written with lavaan's ``=~`` so that it is a
+    loading in every table (the matrix position is unchanged).
+    """
+    measured = set()
+    for line in syntax.splitlines():
+        if "=~" in line:
+            factor, rhs = line.split("=~", 1)
+            measured |= {(factor.strip(), term.split("*")[-1].strip()) for term in rhs.split("+")}
+    pairs = np.array([(r, lhs) in measured for lhs, r in zip(table["lhs"], table["rhs"])], dtype=bool)
+    sel = (table["matrix"] == int(MatrixId.BETA)).to_numpy() & pairs
+    if sel.any():
+        table.loc[sel, ["lhs", "rhs"]] = table.loc[sel, ["rhs", "lhs"]].to_numpy()
+        table.loc[sel, "op"] = "=~"
+    return table
+
+
+def _canonical_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
+    """Rows and free-parameter numbers in an order fixed by the model, not by the process.
+
+    semopy gathers parameters through hash-ordered sets, so the order of its parameters, and the
+    last bits of its starting values, change with Python's hash seed; the arithmetic would then
+    differ in the last bits from one process to another. Rows are sorted by operator (=~, ~, ~~),
+    then by the syntax order of lhs and rhs; free parameters are numbered by first appearance; and
+    starting values are rounded to 1e-8 (they only start the optimiser).
+    """
+    order = syntax_order(syntax)
+    sym = table["matrix"].isin([int(m) for m in SYMMETRIC]).to_numpy()
+    r, c = table["row"].to_numpy(int), table["col"].to_numpy(int)
+    table["row"], table["col"] = np.where(sym, np.maximum(r, c), r), np.where(sym, np.minimum(r, c), c)
+    ops = {"=~": 0, "~": 1, "~~": 2}
+    key = pd.DataFrame({"op": table["op"].map(ops), "lhs": table["lhs"].map(order), "rhs": table["rhs"].map(order),
+                        "matrix": table["matrix"], "row": table["row"], "col": table["col"]})
+    table = table.loc[key.sort_values(list(key.columns), kind="stable").index].reset_index(drop=True)
+    free = table["free"].to_numpy(bool)
+    number: dict[int, int] = {}
+    for k in table.loc[free, "index"]:
+        number.setdefault(int(k), len(number))
+    table.loc[free, "index"] = [number[int(k)] for k in table.loc[free, "index"]]
+    table["start"] = table["start"].round(8)
+    table["id"] = np.arange(1, len(table) + 1)
+    table["plabel"] = [f".p{i}." for i in table["id"]]
+    return table
 
 
 def syntax_order(syntax: str) -> dict[str, int]:

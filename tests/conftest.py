@@ -1,0 +1,3 @@
+"""Shared fixtures (kept in their own modules and registered here)."""
+
+pytest_plugins = ["report_fixtures"]
