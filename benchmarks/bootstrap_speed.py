@@ -15,13 +15,19 @@ import warnings
 
 import numpy as np
 import pandas as pd
-
 import semopy
-from sem_upgrade.bootstrap import bootstrap
+
+from sem_upgrade.bootstrap import bootstrap, draw_counts, resample_plan
 from sem_upgrade.engine.fit import fit_covariance, fit_fiml, fit_model
 from sem_upgrade.ingest import read_survey
 from sem_upgrade.pipeline import bundled_paths
 from sem_upgrade.questionnaire import load_questionnaire
+
+
+def resampled_rows(seed, n_boot, n):
+    """Row indices of the engine's first ``n_boot`` resamples (its counts, expanded)."""
+    counts = np.vstack([draw_counts(t, n) for t in resample_plan(seed, n_boot, n)])[:n_boot].astype(int)
+    return [np.repeat(np.arange(n), c) for c in counts]
 
 
 def semopy_estimates(model, table):
@@ -52,7 +58,7 @@ def main():
     fit = fit_model(syntax, x)
     st = fit.structure
     obs = x[st.observed].to_numpy()
-    idx = np.random.default_rng(args.seed).integers(0, len(x), size=(args.n, len(x)))
+    idx = resampled_rows(args.seed, args.naive, len(x))
 
     t0 = time.perf_counter()
     res = bootstrap(fit, x, args.n, seed=args.seed, progress=False)
@@ -101,7 +107,7 @@ def main():
     t0 = time.perf_counter()
     fres = bootstrap(fiml, xf, args.n, seed=args.seed, progress=False)
     fiml_boot = time.perf_counter() - t0
-    fidx = np.random.default_rng(args.seed).integers(0, len(xf), size=(args.n, len(xf)))
+    fidx = resampled_rows(args.seed, min(args.naive, 20), len(xf))
     d_fiml = max(np.nanmax(np.abs(fit_fiml(st, xf.to_numpy()[fidx[b]]).theta - fres.draws.iloc[b, :q_free].to_numpy()))
                  for b in range(min(args.naive, 20)))
     print(f"FIML bootstrap: {args.n} resamples in {fiml_boot:.2f} s ({fres.n_ok} ok, {fres.n_failed} failed); "

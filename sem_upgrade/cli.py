@@ -65,6 +65,9 @@ def _build() -> argparse.ArgumentParser:
     r.add_argument("--ci", choices=["percentile", "bc"], default="percentile",
                    help="bootstrap interval that judges indirect hypotheses (default percentile; bc = bias-corrected, as AMOS)")
     r.add_argument("--ci-level", type=float, default=0.95, help="confidence level (default .95)")
+    r.add_argument("--bootstrap-max-failure", type=float, default=0.05, metavar="SHARE",
+                   help="share of failed resamples above which the bootstrap is unstable and judges no "
+                   "hypothesis (default .05)")
     r.add_argument("--seed", type=int, default=2012, help="random seed (default 2012)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--format", default="html,md,xlsx",
@@ -148,7 +151,7 @@ def _run(args) -> int:
     res = run(args.data, args.questionnaire, args.outdir, missing=args.missing, likelihood=args.likelihood,
               estimator=args.estimator,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
-              progress=False if args.quiet else None,
+              bootstrap_max_failure=args.bootstrap_max_failure, progress=False if args.quiet else None,
               formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang)
     d = res.data
     if args.data is None:
@@ -173,7 +176,9 @@ def _run(args) -> int:
     if "bootstrap" in d:
         b = d["bootstrap"]
         print(f"bootstrap: {b['n_ok']} of {b['n_requested']} resamples fitted, {b['n_failed']} failed, "
-              f"{b['n_inadmissible']} inadmissible (kept), {res.timing['bootstrap_seconds']:.1f} s")
+              f"{b['n_inadmissible']} inadmissible (kept), seed {b['seed']}, {b['interval_for_hypotheses']} "
+              f"intervals judge hypotheses, {res.timing['bootstrap_seconds']:.1f} s"
+              + (" - UNSTABLE: its intervals judge no hypothesis" if b["unstable"] else ""))
     for w in d["warnings"]:
         print(f"warning: {w}")
     print(f"results: {Path(args.outdir).resolve() / 'results.json'}")

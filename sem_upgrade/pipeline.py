@@ -44,7 +44,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
         ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
-        lang: str = "en", estimator: str = "ml") -> Results:
+        lang: str = "en", estimator: str = "ml", bootstrap_max_failure: float = 0.05) -> Results:
     """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
@@ -74,6 +74,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         path diagram as 300-dpi PNG and PDF).
     lang : {"en", "zh"}
         Language of the reports (results.json keeps machine names).
+    bootstrap_max_failure : float
+        Share of failed resamples above which the bootstrap is unstable and judges no
+        hypothesis (default 0.05); its intervals are still reported, marked.
     """
     from .report import check_formats, check_lang
 
@@ -96,6 +99,9 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         raise SemUpgradeError(f"--ci: '{ci}' is not 'percentile' or 'bc'")
     if not 0 < ci_level < 1:
         raise SemUpgradeError(f"--ci-level: must be between 0 and 1, got {ci_level}")
+    if (isinstance(bootstrap_max_failure, bool) or not isinstance(bootstrap_max_failure, (int, float))
+            or not 0 <= bootstrap_max_failure <= 1):
+        raise SemUpgradeError(f"--bootstrap-max-failure: must be a share between 0 and 1, got {bootstrap_max_failure!r}")
     if data is None and questionnaire is None:
         data, questionnaire = bundled_paths()
     elif data is None or questionnaire is None:
@@ -216,28 +222,32 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
             out["bootstrap_skipped"] = "the structural model did not converge: no bootstrap"
         elif bootstrap:
             try:
-                boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress)
+                boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress, bootstrap_max_failure)
             except SemUpgradeError as exc:  # too few rows, or no resample could be fitted:
                 out["bootstrap_skipped"] = f"no bootstrap: {exc}"  # the rest of the analysis stands
         if "bootstrap_skipped" in out:
             warnings.append(out["bootstrap_skipped"])
+        boot_extra, boot_reasons = {}, {}
         if boot is not None:
+            from .bootstrap import indirect_results
+
             res.bootstrap = boot
-            out["bootstrap"] = {**boot.summary(), "seconds": None,
+            out["bootstrap"] = {**boot.summary(ci), "seconds": None,
                                 "note": "wall time is in timing.json, so that results.json is identical across runs",
-                                "interval_for_hypotheses": ci,
-                                "method": "case resampling of the cleaned rows; percentile and bias-corrected (BC) intervals"}
+                                "method": "case resampling of the cleaned rows; percentile and bias-corrected (BC) "
+                                          "intervals by lavaan's interpolation (boot::norm.inter)"}
             res.timing["bootstrap_seconds"] = boot.seconds
+            boot_rows, boot_reasons, boot_extra = indirect_results(boot, sem, chains, ci)
             by_name = {(e["kind"], e["name"]): e for e in boot.effects}
-            for hid in chains:
-                e = by_name[("indirect", hid)]
-                lo, hi = (e["perc_lower"], e["perc_upper"]) if ci == "percentile" else (e["bc_lower"], e["bc_upper"])
-                boot_rows[hid] = {"estimate": e["estimate"], "std_estimate": e["std_estimate"], "se": e["boot_se"],
-                                  "z": np.nan, "pvalue": np.nan, "ci_lower": lo, "ci_upper": hi,
-                                  "method": f"bootstrap-{ci}"}
             out["total_effects"] = [dict(e, chain=e["chain"]) for e in boot.effects if e["kind"] == "total"]
             res.tables["total_effects"] = pd.DataFrame(out["total_effects"])
+            if boot.unstable:
+                warnings.append(f"the bootstrap is unstable: {boot.n_failed} of {boot.n_requested} resamples failed "
+                                f"(more than {boot.max_failure:.0%}); its intervals are shown but judge no hypothesis")
         hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha, indirect=boot_rows)
+        for hid, reason in boot_reasons.items():  # too few resamples, or an unstable bootstrap
+            if reason and sem.converged:
+                hyp.loc[hyp["id"] == hid, ["supported", "reason"]] = [False, reason]
         adm = structural.structural_admissibility(sem, names, val["htmt"])
         out["admissibility"]["structural"]["problems"] += adm["problems"]
         out["admissibility"]["structural"]["paths"] = adm["paths"]
@@ -255,6 +265,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                 row.update({k: e[k] for k in ("boot_se", "perc_lower", "perc_upper", "bc_lower", "bc_upper",
                                               "std_boot_se", "std_perc_lower", "std_perc_upper", "std_bc_lower",
                                               "std_bc_upper")})
+                row.update(boot_extra[hid])
             out["indirect"].append(row)
         res.tables["indirect"] = pd.DataFrame(out["indirect"])
         if sem.df == cfa.df:  # structurally saturated: the same model as the CFA, the same indices
@@ -277,7 +288,8 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                           "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
     out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
     out["conventions"] = out["provenance"]["conventions"]
-    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, estimator=estimator, lang=lang)
+    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, estimator=estimator, lang=lang,
+                                        bootstrap_max_failure=bootstrap_max_failure)
     for k in ("kmo", "bartlett"):
         if out.get(k) is None:
             out[k] = None
@@ -296,7 +308,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
 _RECOMMENDED_N = (200, "Kline (2016)")
 
 
-def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
+def _bootstrap(sem, x, n_boot, seed, chains, level, progress, max_failure=0.05):
     from .bootstrap import bootstrap
 
     st = sem.structure
@@ -315,8 +327,9 @@ def _bootstrap(sem, x, n_boot, seed, chains, level, progress):
                     seen.add(nxt)
                     stack.append(nxt)
         pairs += [(a, b) for b in st.inner if b in seen]
-    data = x.dropna() if sem.method == "ml" else x
-    return bootstrap(sem, data, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress)
+    # the bootstrap itself keeps the rows the fit used (listwise: complete rows only)
+    return bootstrap(sem, x, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress,
+                     max_failure=max_failure)
 
 
 def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), lang: str = "en",

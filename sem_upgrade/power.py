@@ -598,14 +598,13 @@ def _indirect_tests(design: Design, hyps, theta, vcov, x, rng):
 def _bootstrap_products(design: Design, hyps, theta, x, rng):
     from types import SimpleNamespace
 
-    from .bootstrap import _Job
+    from .bootstrap import _Job, resample_plan
 
-    fit = SimpleNamespace(structure=design.structure, theta=theta, method="ml", likelihood="normal")
-    job = _Job(fit=fit, x=x, chains={h.id: list(h.params) for h in hyps}, totals=[])
-    idx = rng.integers(0, len(x), size=(design.bootstrap, len(x)))
+    fit = SimpleNamespace(structure=design.structure, theta=theta, method="ml", likelihood="normal", iterations=0)
+    job = _Job(fit=fit, x=x, chains={h.id: (list(h.params), ()) for h in hyps}, totals=[])
     ests, oks = [], []
-    for i in range(0, design.bootstrap, 250):
-        _, extras, ok, _ = job.solve(idx[i:i + 250])
+    for task in resample_plan(rng, design.bootstrap, len(x)):  # the resamples bootstrap() draws
+        _, extras, ok, _, _ = job.solve(task)
         ests.append(extras[:, 0::2])  # raw products (the std_ columns interleave)
         oks.append(ok)
     ok = np.concatenate(oks)

@@ -150,7 +150,8 @@ def equivalent_command(options: dict) -> list[str]:
     if options.get("data") and options.get("questionnaire"):
         cmd += [str(options["data"]), "-q", str(options["questionnaire"])]
     flags = {"missing": "--missing", "likelihood": "--likelihood", "bootstrap": "--bootstrap", "seed": "--seed",
-             "ci": "--ci", "ci_level": "--ci-level", "alpha": "--alpha", "estimator": "--estimator", "lang": "--lang"}
+             "ci": "--ci", "ci_level": "--ci-level", "alpha": "--alpha", "estimator": "--estimator", "lang": "--lang",
+             "bootstrap_max_failure": "--bootstrap-max-failure"}
     cmd += [f"{flag} {options[key]}" for key, flag in flags.items() if options.get(key) is not None]
     return cmd
 

@@ -9,13 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from references import PD_MODEL, load_csv, load_json
 
-from sem_upgrade.bootstrap import bc_ci, bootstrap, percentile_ci
-from sem_upgrade.errors import SemUpgradeError
+from sem_upgrade.bootstrap import (
+    bc_ci,
+    bootstrap,
+    draw_counts,
+    percentile_ci,
+    resample_plan,
+)
 from sem_upgrade.engine.fit import fit_covariance as _fit_cov
 from sem_upgrade.engine.fit import fit_model
-
-from references import PD_MODEL, load_csv, load_json
+from sem_upgrade.errors import SemUpgradeError
 
 CHAIN = {"ind_ind60_dem65": ("ind60", "dem60", "dem65")}
 TOTAL = [("ind60", "dem65")]
@@ -44,13 +49,19 @@ def test_intervals_agree_with_lavaan(pd_fit, pd_data):
     assert res.n_ok + res.n_failed == 5000
 
 
+def _counts(seed, n_boot, n):
+    return np.vstack([draw_counts(task, n) for task in resample_plan(seed, n_boot, n)]).astype(int)
+
+
 def test_each_resample_equals_a_full_refit(pd_fit, pd_data):
+    # The engine forms each resample's covariance from counts; the reference copies the rows.
     res = bootstrap(pd_fit, pd_data, 30, seed=3, indirect=CHAIN, n_jobs=1, progress=False)
-    idx = np.random.default_rng(3).integers(0, len(pd_data), size=(30, len(pd_data)))
     x = pd_data[pd_fit.structure.observed].to_numpy()
+    counts = _counts(3, 30, len(x))
+    assert (counts.sum(axis=1) == len(x)).all()
     q = pd_fit.structure.n_free
     for b in range(30):
-        xb = x[idx[b]]
+        xb = np.repeat(x, counts[b], axis=0)
         full = _fit_cov(pd_fit.structure, np.cov(xb, rowvar=False, ddof=0), None, len(xb), "normal")
         assert_allclose(res.draws.iloc[b, :q].to_numpy(), full.theta, atol=1e-6)
         ind = full.theta[pd_fit.structure.table.query("op == '~' and rhs == 'ind60' and lhs == 'dem60'")["index"].iloc[0]] \
@@ -85,15 +96,23 @@ def test_failed_resamples_are_counted_and_excluded():
 def test_bad_input(pd_fit, pd_data):
     with pytest.raises(SemUpgradeError, match="--seed: must be an integer"):
         bootstrap(pd_fit, pd_data, 10, seed="x")
+    with pytest.raises(SemUpgradeError, match="--seed: must be a whole number >= 0, got -1"):
+        bootstrap(pd_fit, pd_data, 10, seed=-1)
+    with pytest.raises(SemUpgradeError, match="--bootstrap-max-failure: must be a share between 0 and 1, got 1.5"):
+        bootstrap(pd_fit, pd_data, 10, seed=1, max_failure=1.5)
+    small = fit_model(PD_MODEL, pd_data.head(20))
     with pytest.raises(SemUpgradeError, match="too few rows to bootstrap: 20 rows for 31 free parameters"):
-        bootstrap(pd_fit, pd_data.head(20), 10, seed=1)
+        bootstrap(small, pd_data.head(20), 10, seed=1)
 
 
 def test_interval_formulas_closed_form():
-    draws = np.arange(1, 1001, dtype=float)  # quantiles of 1..1000 (linear interpolation)
-    assert percentile_ci(draws, 0.90) == pytest.approx((50.95, 950.05))
-    # estimate at the median: z0 = Phi^-1(0.5) = 0, so BC equals the percentile interval
-    assert bc_ci(draws, 500.5, 0.90) == pytest.approx(percentile_ci(draws, 0.90))
+    # R = 999 draws 1..999: (R + 1) * 0.05 = 50 and (R + 1) * 0.95 = 950 are whole, so the 90%
+    # bounds are the 50th and 950th order statistics exactly (Davison & Hinkley 1997, eq. 5.8)
+    draws = np.arange(1, 1000, dtype=float)[::-1]
+    assert percentile_ci(draws, 0.90) == (50.0, 950.0)
+    # estimate with half the draws below it: z0 = Phi^-1(0.5) = 0, so BC equals the percentile interval
+    draws = np.arange(1, 1001, dtype=float)
+    assert_allclose(bc_ci(draws, 500.5, 0.90), percentile_ci(draws, 0.90), rtol=0, atol=1e-12)
 
 
 @pytest.fixture(scope="module")
@@ -112,11 +131,11 @@ def test_fiml_resamples_equal_full_fiml_refits(hsm):
 
     fit, x = hsm
     res = bootstrap(fit, x, 12, seed=8, n_jobs=1, progress=False)
-    idx = np.random.default_rng(8).integers(0, len(x), size=(12, len(x)))
+    counts = _counts(8, 12, len(x))
     q = fit.structure.n_free
     assert res.n_ok == 12
     for b in range(12):
-        full = fit_fiml(fit.structure, x.to_numpy()[idx[b]])
+        full = fit_fiml(fit.structure, np.repeat(x.to_numpy(), counts[b], axis=0))
         assert_allclose(res.draws.iloc[b, :q].to_numpy(), full.theta, atol=1e-6)
 
 

@@ -35,7 +35,7 @@ def test_folder_holds_data_syntax_script_and_command(bundled_run):
     first = (folder / "command.txt").read_text(encoding="utf-8").splitlines()[0]
     assert first == ("command: sem-upgrade run liaoning_2012_survey.csv -q liaoning_2012.yaml --missing listwise "
                      "--likelihood normal --bootstrap 50 --seed 2012 --ci percentile --ci-level 0.95 --alpha 0.05 "
-                     "--estimator ml --lang en")
+                     "--estimator ml --lang en --bootstrap-max-failure 0.05")
 
 
 @pytest.mark.parametrize("name", ["measurement", "one_factor", "structural"])

@@ -149,20 +149,21 @@ def _metric(h: np.ndarray) -> np.ndarray:
     return safe_inverse(h + 1e-12 * np.eye(h.shape[-1]))
 
 
-def ml_minimise(st, S, logdet_s, start=None, n=None):
+def ml_minimise(st, S, logdet_s, start=None, n=None, max_iter: int = 500):
     """Minimise F_ML for the covariance matrix S (log|S| = ``logdet_s``): the optimisation alone,
     without standard errors or fit figures.
 
     From ``start``, or else from semopy's starting values and, should that not converge,
     from semopy's own solution (``n`` rows), keeping the better attempt. Returns
     (theta, F, converged, iterations, message); raises SemUpgradeError when no start gives a
-    positive-definite implied matrix.
+    positive-definite implied matrix. ``max_iter`` caps the steps of each attempt (the
+    bootstrap's per-resample effort limit).
     """
-    result = _ml_attempt(st, S, logdet_s, st.start if start is None else start)
+    result = _ml_attempt(st, S, logdet_s, st.start if start is None else start, max_iter)
     if not result[2] and start is None:
         theta1 = semopy_estimates(st, S, n)
         if theta1 is not None:
-            second = _ml_attempt(st, S, logdet_s, theta1)
+            second = _ml_attempt(st, S, logdet_s, theta1, max_iter)
             if second[2] or (np.isfinite(second[1]) and not second[1] > result[1]):  # keep the better attempt
                 result = second
     if not np.isfinite(result[1]):

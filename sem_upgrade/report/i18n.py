@@ -110,6 +110,12 @@ _TERMS: dict[str, tuple[str, str]] = {
                "hypotheses judged by the {kind} interval.",
                "Bootstrap：共抽样{req}次，成功拟合{ok}次，失败{failed}次，不可接受解{inad}次（保留）；随机种子{seed}；"
                "假设依据{kind}区间判断。"),
+    "n_unstable": ("UNSTABLE bootstrap: {failed} of {req} resamples failed (more than {share}); its intervals are "
+                   "shown but judge no hypothesis.",
+                   "Bootstrap不稳定：{req}次抽样中{failed}次失败（超过{share}）；区间仅供参考，不用于判断假设。"),
+    "n_untested_ci": ("Intervals marked † judge no hypothesis: {reason}.", "标有†的区间不用于判断假设：{reason}。"),
+    "full": ("full mediation", "完全中介"), "partial complementary": ("partial mediation (complementary)", "部分中介（互补）"),
+    "partial competitive": ("partial mediation (competitive)", "部分中介（竞争）"), "no mediation": ("no mediation", "无中介"),
     "n_noboot": ("No bootstrap: indirect effects by the delta method (Sobel).", "未进行Bootstrap：间接效应采用delta法（Sobel检验）。"),
     "percentile": ("percentile", "百分位"), "bc": ("bias-corrected", "偏差校正"),
     "n_mi": ("↔ covariance; → regression or loading. EPC = expected parameter change.",

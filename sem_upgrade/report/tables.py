@@ -272,9 +272,12 @@ def _mediation(d, w, lang) -> Table:
     rows = []
     for r in d.get("indirect", []):
         chain = tuple(r["chain"])
-        rows.append([_t(f"{r['name']}: {effect_label(d, chain, lang)}"), _t(w("indirect")), _n(r["estimate"]),
+        mark = " †" if r.get("interval_note") else ""  # an interval that judges no hypothesis
+        kind = w("indirect") + (f" ({w(r['mediation_type'])})" if r.get("mediation_type") else "")
+        rows.append([_t(f"{r['name']}: {effect_label(d, chain, lang)}"), _t(kind), _n(r["estimate"]),
                      _b(r["std_estimate"]), _n(r.get("boot_se")),
-                     _t(ci(r.get("perc_lower"), r.get("perc_upper"))), _t(ci(r.get("bc_lower"), r.get("bc_upper")))])
+                     _t(ci(r.get("perc_lower"), r.get("perc_upper")) + mark),
+                     _t(ci(r.get("bc_lower"), r.get("bc_upper")) + mark)])
         direct = paths.get((chain[0], chain[-1]))
         if direct is not None:
             rows.append([_t(""), _t(w("direct")), _n(direct["estimate"]), _b(direct["std_estimate"]),
@@ -289,6 +292,11 @@ def _mediation(d, w, lang) -> Table:
     note = (w("n_boot", ok=b["n_ok"], req=b["n_requested"], failed=b["n_failed"], inad=b["n_inadmissible"],
               seed=b["seed"], kind=w(b.get("interval_for_hypotheses", "percentile")))
             if b else w("n_noboot"))
+    if b and b.get("unstable"):
+        note += " " + w("n_unstable", failed=b["n_failed"], req=b["n_requested"], share=f"{b['failure_threshold']:.0%}")
+    marked = [r["interval_note"] for r in d.get("indirect", []) if r.get("interval_note")]
+    if marked and not (b and b.get("unstable")):
+        note += " " + w("n_untested_ci", reason=marked[0].replace("interval not used: ", ""))
     return Table("mediation", w("t_mediation"), header, rows, note)
 
 
