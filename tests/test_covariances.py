@@ -14,7 +14,7 @@ import yaml
 from numpy.testing import assert_allclose
 
 from sem_upgrade import pipeline
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.questionnaire import parse_questionnaire
 from sem_upgrade.reliability import omega_total
 

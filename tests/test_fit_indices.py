@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from sem_upgrade import fit_indices as fi
-from sem_upgrade.estimation import fit_model
+from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.fit_indices import CUTOFFS, fit_measures, verdicts
 from sem_upgrade.reliability import THRESHOLDS
 
