@@ -234,7 +234,7 @@ def _canonical_order(table: pd.DataFrame, syntax: str) -> pd.DataFrame:
 def syntax_order(syntax: str) -> dict[str, int]:
     """Rank of each name by first appearance in the model syntax (lavaan's variable order)."""
     order: dict[str, int] = {}
-    for tok in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", syntax):
+    for tok in re.findall(r"[^\W\d][\w.]*", syntax):  # any letters (Chinese names too), digits, _ and .
         order.setdefault(tok, len(order))
     return order
 
