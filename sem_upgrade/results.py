@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import SemUpgradeError
+
 __all__ = ["Results", "to_plain"]
 
 
@@ -36,8 +38,37 @@ class Results:
         return self.data[key]
 
     def table(self, name: str) -> pd.DataFrame:
-        """A result table as a DataFrame (``loadings``, ``paths``, ``hypotheses``, ...)."""
-        return self.tables[name]
+        """A result table as a DataFrame.
+
+        ``loadings``, ``paths``, ``hypotheses``, ``indirect``, ``total_effects`` as the stages
+        made them, and, built from the document: ``fit`` (model, index, value), ``reliability``
+        (construct and its scalar figures: alpha, omega, cr, ave, ...), ``r2`` (construct, r2),
+        ``htmt`` (lhs, rhs, htmt, htmt2). Any other name raises SemUpgradeError naming the tables.
+        """
+        tables = {**self.tables, **self._derived_tables()}
+        if name not in tables:
+            raise SemUpgradeError(f"no result table '{name}'; the tables of this run: {', '.join(tables)}")
+        return tables[name]
+
+    def _derived_tables(self) -> dict[str, pd.DataFrame]:
+        d, out = self.data, {}
+        if d.get("fit"):
+            out["fit"] = pd.DataFrame([{"model": m, "index": k, "value": v} for m, block in d["fit"].items()
+                                       for k, v in block.items() if k not in ("valid", "note", "robust_note")],
+                                      columns=["model", "index", "value"])
+        if d.get("reliability"):
+            out["reliability"] = pd.DataFrame([{"construct": c, **{k: v for k, v in r.items()
+                                                                   if not isinstance(v, (dict, list))}}
+                                               for c, r in d["reliability"].items()])
+        if d.get("r2") is not None:
+            out["r2"] = pd.DataFrame(list(d["r2"].items()), columns=["construct", "r2"])
+        if d.get("htmt"):
+            names = list(d["htmt"])
+            h, h2 = d["htmt"], d.get("htmt2") or {}
+            out["htmt"] = pd.DataFrame([{"lhs": a, "rhs": b, "htmt": _pair(h, a, b), "htmt2": _pair(h2, a, b)}
+                                        for i, a in enumerate(names) for b in names[i + 1:]],
+                                       columns=["lhs", "rhs", "htmt", "htmt2"])
+        return out
 
     def to_json(self, path: str | Path | None = None) -> str:
         """The results as JSON text (written to ``path`` when given)."""
@@ -45,6 +76,15 @@ class Results:
         if path is not None:
             Path(path).write_text(text + "\n", encoding="utf-8")
         return text
+
+
+def _pair(matrix: dict, a: str, b: str) -> float:
+    """A symmetric figure stored in one triangle of a nested dict (the other holds NaN or None)."""
+    for x, y in ((a, b), (b, a)):
+        v = (matrix.get(x) or {}).get(y)
+        if v is not None and np.isfinite(v):
+            return float(v)
+    return float("nan")
 
 
 def to_plain(obj):

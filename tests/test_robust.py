@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 from sem_upgrade import fit_indices, run
 from sem_upgrade.cli import main
 from sem_upgrade.engine.fit import fit_model
-from sem_upgrade.engine.robust import moments_gamma, normal_weight, robust_ml, scaled_difference, vech_indices
+from sem_upgrade.engine.robust import moments_gamma, normal_weight, scaled_difference, vech_indices
 from sem_upgrade.errors import SemUpgradeError
 from references import HS_MODEL, PD_MODEL, REF
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .partable import SYMMETRIC, MatrixId, ModelStructure
+from .partable import SYMMETRIC, ModelStructure
 
 __all__ = ["Implied", "implied", "model_matrices"]
 
@@ -40,14 +40,12 @@ def model_matrices(st: ModelStructure, theta: np.ndarray) -> list[np.ndarray]:
     """B, Lambda, Psi, Theta (indexed by MatrixId) for a batch of parameter vectors (nb, q):
     the fixed entries of the parameter table, then the free ones."""
     nb = len(theta)
-    mats = [np.broadcast_to(m, (nb, *m.shape)).copy() for m in st.base]
-    for mid in MatrixId:
-        sel = st.loc_matrix == mid
-        if sel.any():
-            r, c, k = st.loc_row[sel], st.loc_col[sel], st.loc_param[sel]
-            mats[mid][:, r, c] = theta[:, k]
-            if mid in SYMMETRIC:
-                mats[mid][:, c, r] = theta[:, k]
+    mats = [np.repeat(m[None], nb, axis=0) for m in st.base]
+    for mid, r, c, k in st.free_locations:
+        vals = theta[:, k]
+        mats[mid][:, r, c] = vals
+        if mid in SYMMETRIC:
+            mats[mid][:, c, r] = vals
     return mats
 
 

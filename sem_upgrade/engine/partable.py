@@ -18,6 +18,7 @@ representation):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import IntEnum
@@ -96,6 +97,16 @@ class ModelStructure:
                    loc_matrix=free["matrix"].to_numpy(int), loc_row=free["row"].to_numpy(int),
                    loc_col=free["col"].to_numpy(int), loc_param=free["index"].to_numpy(int),
                    table=table, start=start)
+
+    @functools.cached_property
+    def free_locations(self) -> list[tuple[MatrixId, np.ndarray, np.ndarray, np.ndarray]]:
+        """(matrix, rows, cols, parameter indices) of the free entries, one tuple per matrix."""
+        out = []
+        for mid in MatrixId:
+            sel = self.loc_matrix == mid
+            if sel.any():
+                out.append((mid, self.loc_row[sel], self.loc_col[sel], self.loc_param[sel]))
+        return out
 
     @property
     def n_free(self) -> int:

@@ -9,12 +9,13 @@ estimates (a warning, no standard errors): see :mod:`.identification`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from ..errors import ModelNotIdentifiedError
 from .identification import identified_elsewhere
-from .partable import ModelStructure
 
 __all__ = ["invert_information", "parameter_name", "with_means"]
 
@@ -56,5 +57,5 @@ def parameter_name(st, k):
 def with_means(st, p):
     """A structure stand-in whose parameter names cover the intercepts too (for messages)."""
     extra = pd.DataFrame([{"lhs": v, "op": "~1", "rhs": "", "index": st.n_free + j} for j, v in enumerate(st.observed)])
-    clone = ModelStructure(**{**st.__dict__, "table": pd.concat([st.table, extra], ignore_index=True)})
+    clone = dataclasses.replace(st, table=pd.concat([st.table, extra], ignore_index=True))
     return clone

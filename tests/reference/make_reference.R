@@ -129,3 +129,16 @@ out$liaoning_25pct_em_kmo <- list(
   bartlett_chisq = cortest.bartlett(em25, n = nrow(lm25))$chisq, n = nrow(lm25))
 
 write_json(out, "lavaan_extra.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
+
+# Every other stored value is made by one script per topic in r/; each is run from the folder its
+# header names (this folder, r/, or the repository root).
+scripts <- list(
+  "."     = c("r/bootstrap.R", "r/estimators.R", "r/models.R", "r/multigroup.R", "r/omega.R"),
+  "r"     = c("covariances.R", "efa.R"),
+  "../.." = c("tests/reference/r/power.R", "tests/reference/r/partable.R"))
+for (dir in names(scripts)) for (f in scripts[[dir]]) {
+  here <- setwd(dir)
+  message("running ", f)
+  source(f, local = new.env())
+  setwd(here)
+}
