@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import fit_indices, measurement, reliability, structural
+from . import fit_indices, measurement, normality, reliability, structural
 from .errors import SemUpgradeError
 from .engine.fit import check_estimator, fit_model
 from .engine.identification import not_pd_message
@@ -130,6 +130,12 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
                             "hypotheses": {h.id: h.label for h in q.hypotheses},
                             "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]}
     warnings: list[str] = []
+    out["normality"] = normality.normality(x)
+    if out["normality"]["violated"] and estimator == "ml":
+        m = out["normality"]["mardia"]
+        warnings.append(f"the items are not multivariate normal (Mardia: skewness p = {m['small_skew_pvalue']:.3f}, "
+                        f"kurtosis p = {m['kurtosis_pvalue']:.3f}); ML's standard errors and chi-square assume "
+                        "normality: consider --estimator mlr (robust standard errors, scaled chi-square)")
 
     # ---- reliability (item statistics, KMO/Bartlett, EFA, Harman) ----
     complete = x.dropna()

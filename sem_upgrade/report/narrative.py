@@ -286,6 +286,19 @@ def _caveats(s, d, zh):
         if a.get("problems"):
             s.say("caveats", f"{'测量' if m == 'measurement' else '结构'}模型的解不可接受（见警告），其估计值不宜解释。" if zh else
                   f"The {m} model's solution is inadmissible (see Warnings); its estimates should not be interpreted.")
+    nrm = d.get("normality")
+    if nrm and nrm.get("violated"):
+        sk, ku = s.p("normality", "mardia", "small_skew_pvalue"), s.p("normality", "mardia", "kurtosis_pvalue")
+        robust = d.get("estimator", "ml") != "ml"
+        est = str(d.get("estimator", "ml")).upper()
+        if zh:
+            s.say("caveats", f"Mardia检验拒绝多元正态性（偏度 {sk}，峰度 {ku}）；" +
+                  (f"已采用{est}稳健标准误与校正χ²。" if robust else "ML的标准误与χ²以正态为前提，可改用稳健估计（--estimator mlr）。"))
+        else:
+            s.say("caveats", f"Mardia's test rejects multivariate normality (skewness {sk}, kurtosis {ku}); " +
+                  (f"robust ({est}) standard errors and the scaled chi-square were used." if robust else
+                   "ML's standard errors and chi-square assume normality, and robust ones (--estimator mlr) "
+                   "are advisable."))
     ss = d.get("sample_size")
     if ss and ss.get("below_recommended"):
         if zh:
