@@ -12,7 +12,7 @@ from sem_upgrade.errors import SemUpgradeError
 from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.fit_indices import fit_measures
 
-from references import EST, FIT_CASES, HS_MODEL, ML, ML_REL, RELATIVE_KEYS, Z, load_csv, load_json
+from references import EST, FIT_CASES, HS_MODEL, Z, load_csv, load_json
 
 _FITS = {}
 

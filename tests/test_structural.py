@@ -12,7 +12,7 @@ from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.questionnaire import Hypothesis
 from sem_upgrade.structural import hypothesis_table, indirect_delta, modification_indices, path_table
 
-from references import EST, HS_MODEL, ML, MODIND, PD_MODEL, load_csv, load_json
+from references import EST, HS_MODEL, MODIND, PD_MODEL, load_csv, load_json
 
 
 @pytest.fixture(scope="module")
