@@ -50,9 +50,15 @@ def item_normality(x: pd.DataFrame) -> pd.DataFrame:
 
 def normality(x: pd.DataFrame, alpha: float = 0.05) -> dict:
     """Mardia's tests and item statistics on the complete rows, with ``violated`` when either
-    Mardia test rejects at ``alpha`` (then ML's standard errors and chi-square are suspect)."""
+    Mardia test rejects at ``alpha`` (then ML's standard errors and chi-square are suspect).
+    With too few complete rows (a singular covariance matrix) the tests are not given, and the
+    note says why."""
     complete = x.dropna()
-    m = mardia(complete.to_numpy(float))
+    values = complete.to_numpy(float)
+    if len(complete) <= x.shape[1] + 1 or np.linalg.matrix_rank(np.cov(values, rowvar=False)) < x.shape[1]:
+        return {"mardia": None, "items": None, "violated": None, "sample": f"complete rows (N = {len(complete)})",
+                "note": "too few complete rows for Mardia's tests (their covariance matrix is singular)"}
+    m = mardia(values)
     items = item_normality(complete)
     violated = bool(m["small_skew_pvalue"] < alpha or m["kurtosis_pvalue"] < alpha)
     return {"mardia": m, "items": items.to_dict(orient="records"), "violated": violated,
