@@ -76,10 +76,11 @@ def _build() -> argparse.ArgumentParser:
     r.add_argument("--lang", default="en", help="language of the reports: en or zh (default en)")
 
     v = sub.add_parser("validate", help="check a questionnaire and a survey file only", description=(
-        "Check the questionnaire and every item cell of the survey; print the data-quality summary "
-        "and the rejected rows. Fits nothing."))
+        "Check the questionnaire and every item cell of the survey; print a readable summary "
+        "(or, with --json, one JSON document with the data quality and the rejected rows). Fits nothing."))
     v.add_argument("data", help="survey file: .csv, .xlsx or .sav")
     v.add_argument("-q", "--questionnaire", required=True, help="questionnaire YAML file")
+    v.add_argument("--json", action="store_true", help="print one JSON document instead of the readable summary")
 
     s = sub.add_parser("simulate", help="draw a survey from a questionnaire's population model", description=(
         "Draw Likert answers from the questionnaire's population model (latent scores -> thresholds -> "
@@ -190,10 +191,24 @@ def _validate(args) -> int:
 
     q, survey = validate(args.data, args.questionnaire)
     quality = {k: v for k, v in survey.quality("listwise").items() if k != "missing_rate"}
-    print(json.dumps(quality, ensure_ascii=False, indent=2))
+    hypotheses = [{"id": h.id, "effect": h.effect, "sign": getattr(h, "expected", "+" if h.sign > 0 else "-")}
+                  for h in q.hypotheses]
+    if args.json:  # one format per call: the JSON document alone
+        doc = {"data": str(args.data), "questionnaire": q.name, "valid": True, "data_quality": quality,
+               "constructs": {c.name: list(c.items) for c in q.constructs.values()}, "hypotheses": hypotheses,
+               "rejected": survey.rejected.to_dict(orient="records")}
+        print(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        return 0
+    print(f"{args.data}: {quality['n_rows_read']} rows read, {quality['n_valid']} valid, "
+          f"{quality['n_rejected']} rejected")
+    for reason, count in (quality.get("rejected_by_reason") or {}).items():
+        print(f"  rejected for {reason}: {count}")
     if len(survey.rejected):
-        print(survey.rejected.to_string(index=False))
-    print(f"{args.data}: {quality['n_valid']} valid rows of {quality['n_rows_read']}; questionnaire {q.name} is valid")
+        print("  (rows and reasons: rejected_rows.csv of a run, or validate --json)")
+    print(f"questionnaire {q.name}: {len(q.constructs)} constructs, {len(q.items)} items, "
+          f"{len(q.hypotheses)} hypotheses; valid")
+    for h in hypotheses:
+        print(f"  {h['id']:5s} {h['effect']}  expected sign {h['sign']}")
     return 0
 
 

@@ -56,7 +56,22 @@ def test_validate_prints_quality(tmp_path, capsys):
 
     data, q = bundled_paths()
     assert main(["validate", str(data), "-q", str(q)]) == 0
-    assert "218 valid rows of 218" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith(f"{data}: 218 rows read, 218 valid, 0 rejected\n")
+    assert "{" not in out  # one format: the readable summary, no JSON mixed in
+    assert "H10   TST -> KCR -> UPG  expected sign +" in out
+
+
+def test_validate_json_is_one_document(tmp_path, capsys):
+    import json
+
+    from sem_upgrade.pipeline import bundled_paths
+
+    data, q = bundled_paths()
+    assert main(["validate", str(data), "-q", str(q), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # the whole output parses as one document
+    assert doc["data_quality"]["n_valid"] == 218 and doc["rejected"] == []
+    assert doc["hypotheses"][0] == {"id": "H1", "effect": "NSC -> KAQ", "sign": "+"}
 
 
 def test_help_of_each_command():
