@@ -21,6 +21,8 @@ and the input file is never written to. Reverse-keyed items are recoded ``min + 
 
 from __future__ import annotations
 
+from collections import Counter
+
 import csv
 import difflib
 import io
@@ -328,10 +330,29 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire, sheet: str | N
     rejected_df = pd.DataFrame(rejected, columns=["line", "id", "columns", "values", "kind", "reason"])
     data = SurveyData(frame=frame, items=list(q.items), rejected=rejected_df, source=label,
                       n_rows_read=len(rows), id_column=q.id_column, reverse_items=sorted(reverse))
+    if rejected and 2 * len(rejected) > len(rows) and not frame.empty:
+        raise SemUpgradeError(_mass_rejection(label, rejected, len(rows)))
     if frame.empty:
         raise SemUpgradeError(f"{label}: no valid rows left: all {len(rows)} data rows were rejected "
                               f"(first reason: {rejected[0][5] if rejected else 'the file has no data rows'})")
     return data
+
+
+def _mass_rejection(label: str, rejected: list[tuple], n_rows: int) -> str:
+    """One line for a file most of whose rows were rejected: the commonest reason and its columns.
+
+    More than half the rows rejected is a mismatch between file and questionnaire (a scale that
+    does not fit some columns, a wrong missing code, a decimal comma), not bad respondents: the
+    run stops instead of analysing the remnant.
+    """
+    kinds = Counter(r[4] for r in rejected)
+    kind, count = kinds.most_common(1)[0]
+    cols = Counter(c for r in rejected if r[4] == kind for c in str(r[2]).split("; ") if c)
+    where = ", ".join(f"{c} ({k} rows)" for c, k in cols.most_common(5))
+    example = next(r[5] for r in rejected if r[4] == kind)
+    return (f"{label}: {len(rejected)} of {n_rows} rows rejected, most for {kind} ({count} rows"
+            + (f"; columns {where}" if where else "") + f"), e.g. {example}; check the questionnaire's "
+            "scale and missing codes against the file")
 
 
 def _id_text(value) -> str:

@@ -114,7 +114,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     res = Results(rejected=survey.rejected)
     x = survey.analysis_frame(missing)
     blocks = {c.name: list(c.items) for c in q.constructs.values()}
-    _check_variances(x, survey.source)
+    _check_variances(x, survey.source, survey)
     out = res.data
     out["n_rows_read"] = survey.n_rows_read
     out["n_rejected"] = int(len(survey.rejected))
@@ -352,12 +352,33 @@ def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx
     return write_run(res, outdir, formats, lang, inputs=inputs, extra=extra)
 
 
-def _check_variances(x: pd.DataFrame, source: str):
+def _check_variances(x: pd.DataFrame, source: str, survey=None):
+    """A clear error for an item that is empty or constant in the rows used, saying why it is.
+
+    An item can be constant in the rows used only because other rows were rejected or dropped for
+    missing cells elsewhere; the message then says so instead of blaming the item.
+    """
     sd = x.std(ddof=0)
+    empty = [c for c in x.columns if x[c].isna().all()]
+    if empty:
+        raise SemUpgradeError(f"{source}: item column(s) with no answer at all in the rows used: {', '.join(empty)} "
+                              "(the column is empty; check the file or drop the item from the questionnaire)")
     const = [c for c in x.columns if not sd[c] > 0]
-    if const:
-        raise SemUpgradeError(f"{source}: item(s) with zero variance in the sample used: {', '.join(const)} "
-                              "(every respondent gave the same answer; drop the item from the questionnaire)")
+    if not const:
+        return
+    valid = survey.frame[const] if survey is not None else x[const]
+    varies = [c for c in const if valid[c].std(ddof=0) > 0]
+    n_rejected = len(survey.rejected) if survey is not None else 0
+    if varies:
+        raise SemUpgradeError(f"{source}: item(s) {', '.join(varies)} take one value in the {len(x)} rows used but "
+                              f"vary among the {len(valid)} valid rows: rows dropped for missing answers elsewhere "
+                              "leave them constant (try --missing fiml)")
+    if n_rejected:
+        raise SemUpgradeError(f"{source}: item(s) with one value in the {len(x)} rows kept: {', '.join(const)}; "
+                              f"{n_rejected} rows were rejected (see rejected_rows.csv), so the item may vary in the "
+                              "file: check why those rows were rejected before dropping it")
+    raise SemUpgradeError(f"{source}: item(s) with zero variance in the sample used: {', '.join(const)} "
+                          "(every respondent gave the same answer; drop the item from the questionnaire)")
 
 
 def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> bool:

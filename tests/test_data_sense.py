@@ -1,0 +1,76 @@
+"""Data that cannot support an analysis stops it with a reason that points at the real cause.
+
+Surveys are built in the tests from the bundled one. Expected outcomes are exact: exit code 2 and
+one line naming the file, the counts and the columns.
+"""
+
+import pandas as pd
+import pytest
+
+from sem_upgrade.cli import main
+from sem_upgrade.errors import SemUpgradeError
+from sem_upgrade.pipeline import bundled_paths, run, validate
+
+
+@pytest.fixture
+def bundled():
+    data, q = bundled_paths()
+    return pd.read_csv(data), q
+
+
+def test_most_rows_rejected_stops_validate_and_run_with_the_commonest_reason(tmp_path, bundled, capsys):
+    df, q = bundled
+    # a 0-10 recoding of two columns: every row outside the questionnaire's 1-7 scale there
+    df.loc[df.index[:150], ["kaq1", "kaq2"]] = 9
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    for cmd in (["validate", str(path), "-q", str(q)], ["run", str(path), "-q", str(q), "-o", str(tmp_path / "o")]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1
+        assert "150 of 218 rows rejected, most for invalid value (150 rows; columns kaq1 (150 rows), " \
+               "kaq2 (150 rows))" in err[0]
+    df.loc[df.index[:100], ["kaq1", "kaq2"]] = 4  # 50 of 218 rejected: the run goes on, nothing lost
+    df.to_csv(path, index=False)
+    _, survey = validate(path, q)
+    assert len(survey.rejected) == 50 and len(survey.frame) == 168
+
+
+def test_an_empty_item_is_called_empty(tmp_path, bundled):
+    df, q = bundled
+    df["tst3"] = ""
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match="no answer at all in the rows used: tst3 .the column is empty"):
+        run(path, q, bootstrap=0, missing="fiml", progress=False)
+
+
+def test_constant_only_because_of_listwise_deletion_is_not_blamed_on_the_item(tmp_path, bundled):
+    df, q = bundled
+    df["tst3"] = 4
+    df.loc[df.index[:20], "tst3"] = 5
+    df.loc[df.index[:20], "kaq1"] = None  # the rows where tst3 varies are dropped under listwise
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match=r"tst3 take one value in the 198 rows used but vary among the 218 "
+                                              r"valid rows.*try --missing fiml"):
+        run(path, q, bootstrap=0, progress=False)
+
+
+def test_constant_after_rejections_points_at_the_rejected_rows(tmp_path, bundled):
+    df, q = bundled
+    df["tst3"] = 4.0
+    df.loc[df.index[:10], "tst3"] = 99.5  # invalid: these 10 rows are rejected, the rest answer 4
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match=r"one value in the 208 rows kept: tst3; 10 rows were rejected"):
+        run(path, q, bootstrap=0, progress=False)
+
+
+def test_a_truly_constant_item_is_still_named(tmp_path, bundled):
+    df, q = bundled
+    df["tst3"] = 4
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SemUpgradeError, match="zero variance in the sample used: tst3 .every respondent"):
+        run(path, q, bootstrap=0, progress=False)
