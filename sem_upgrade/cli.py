@@ -191,7 +191,7 @@ def _validate(args) -> int:
 
     q, survey = validate(args.data, args.questionnaire)
     quality = {k: v for k, v in survey.quality("listwise").items() if k != "missing_rate"}
-    hypotheses = [{"id": h.id, "effect": h.effect, "sign": getattr(h, "expected", "+" if h.sign > 0 else "-")}
+    hypotheses = [{"id": h.id, "effect": h.effect, "sign": h.expected, "sign_given": h.sign_given}
                   for h in q.hypotheses]
     if args.json:  # one format per call: the JSON document alone
         doc = {"data": str(args.data), "questionnaire": q.name, "valid": True, "data_quality": quality,
@@ -208,7 +208,8 @@ def _validate(args) -> int:
     print(f"questionnaire {q.name}: {len(q.constructs)} constructs, {len(q.items)} items, "
           f"{len(q.hypotheses)} hypotheses; valid")
     for h in hypotheses:
-        print(f"  {h['id']:5s} {h['effect']}  expected sign {h['sign']}")
+        assumed = "" if h["sign_given"] else " (no sign given: + assumed)"
+        print(f"  {h['id']:5s} {h['effect']}  expected sign {h['sign']}{assumed}")
     return 0
 
 

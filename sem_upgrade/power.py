@@ -551,7 +551,7 @@ def _solve_block(design: Design, seed: int, n: int, reps: range) -> dict:
                 z = est / se
             rejected = np.abs(z) > z_test
             out["rejected"][:, j] = rejected & ok
-            out["supported"][:, j] = rejected & (np.sign(est) == h.sign) & ok
+            out["supported"][:, j] = rejected & ((h.sign == 0) | (np.sign(est) == h.sign)) & ok
             out["covered"][:, j] = (np.abs(est - h.truth_raw) <= z_cov * se) & ok
     if indirect:
         hyps = [design.hypotheses[j] for j in indirect]
@@ -592,7 +592,8 @@ def _indirect_tests(design: Design, hyps, theta, vcov, x, rng):
     truth = np.array([h.truth_raw for h in hyps])
     share = np.count_nonzero(prods < truth[:, None], axis=1) / m
     lo = (1 - _COVERAGE_LEVEL) / 2
-    return above | below, np.where(sign > 0, above, below), (share >= lo) & (share <= 1 - lo)
+    supported = np.where(sign > 0, above, np.where(sign < 0, below, above | below))  # sign 0: two-sided
+    return above | below, supported, (share >= lo) & (share <= 1 - lo)
 
 
 def _bootstrap_products(design: Design, hyps, theta, x, rng):

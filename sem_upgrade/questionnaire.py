@@ -49,7 +49,8 @@ def _suggest(name: str) -> str:
 # A name the lavaan-style model syntax can carry: a letter (any script, Chinese included) or
 # "_" first, then letters, digits, "_" or ".".
 _NAME = re.compile(r"^[^\W\d]\w*(?:\.\w+)*$")
-_SIGNS = {"+": 1, "positive": 1, "pos": 1, "-": -1, "negative": -1, "neg": -1}
+# +1 / -1: a directional hypothesis; 0 ("any"): non-directional, judged by the two-sided test alone
+_SIGNS = {"+": 1, "positive": 1, "pos": 1, "-": -1, "negative": -1, "neg": -1, "any": 0, "two-sided": 0}
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -120,8 +121,14 @@ class Hypothesis:
     id: str
     kind: str  # "path" or "indirect"
     chain: tuple[str, ...]
-    sign: int  # +1 or -1
+    sign: int  # +1, -1, or 0 for a non-directional (two-sided) hypothesis
     label: str = ""
+    sign_given: bool = True  # False: the file gives no sign and "+" is assumed (validate says so)
+
+    @property
+    def expected(self) -> str:
+        """The expected sign as tables write it: '+', '-' or 'any'."""
+        return {1: "+", -1: "-", 0: "any"}[self.sign]
 
     @property
     def effect(self) -> str:
@@ -421,12 +428,13 @@ class _Parser:
                     self.fail(f"{key}.{kind}", f"'{' -> '.join(chain)}' {what} (add '{b} ~ {a}' to paths)")
             sign_raw = str(spec.get("sign", "+")).strip().lower()
             if sign_raw not in _SIGNS:
-                self.fail(f"{key}.sign", f"'{spec.get('sign')}' is not a sign: use +, -, positive or negative")
+                self.fail(f"{key}.sign", f"'{spec.get('sign')}' is not a sign: use +, -, positive, negative "
+                                         "or any (non-directional)")
             unknown = set(map(str, spec)) - {"path", "indirect", "sign", "label", "source"}
             if unknown:
                 self.fail(f"{key}.{sorted(unknown)[0]}", "unknown key (known: path, indirect, sign, label, source)")
             out.append(Hypothesis(id=hid, kind=kind, chain=chain, sign=_SIGNS[sign_raw],
-                                  label=str(spec.get("label") or "")))
+                                  label=str(spec.get("label") or ""), sign_given="sign" in spec))
         return out
 
 

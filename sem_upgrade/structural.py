@@ -85,7 +85,8 @@ def indirect_delta(fit, chain: tuple[str, ...], level: float = 0.95) -> dict:
 def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None = None) -> pd.DataFrame:
     """One row per hypothesis.
 
-    A path hypothesis is supported when p < alpha and the estimate has the expected sign.
+    A path hypothesis is supported when p < alpha and the estimate has the expected sign (any
+    sign for a non-directional hypothesis, ``sign: any``).
     An indirect hypothesis uses ``indirect[id]`` when given (bootstrap: supported when the
     interval excludes 0 on the expected side), otherwise the delta method (p < alpha and sign).
 
@@ -97,7 +98,7 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
     t = fit.table()
     rows = []
     for h in hypotheses:
-        expected = "+" if h.sign > 0 else "-"
+        expected = h.expected
         if h.kind == "path":
             a, b = h.chain
             r = t[(t["op"] == "~") & (t["lhs"] == b) & (t["rhs"] == a)].iloc[0]
@@ -105,14 +106,14 @@ def hypothesis_table(fit, hypotheses, alpha: float = 0.05, indirect: dict | None
                    "pvalue": r["pvalue"], "ci_lower": np.nan, "ci_upper": np.nan, "method": "ML z-test"}
         else:
             res = (indirect or {}).get(h.id) or indirect_delta(fit, h.chain, 1 - alpha)
-        sign_ok = np.sign(res["estimate"]) == h.sign
+        sign_ok = h.sign == 0 or np.sign(res["estimate"]) == h.sign
         untested = "not tested: the model did not converge" if not fit.converged else _untested(res)
         if untested:
             supported, reason = False, untested
         elif res["method"].startswith("bootstrap"):
             lo, hi = res["ci_lower"], res["ci_upper"]
-            excludes = (lo > 0) if h.sign > 0 else (hi < 0)
-            opposite = (hi < 0) if h.sign > 0 else (lo > 0)
+            excludes = {1: lo > 0, -1: hi < 0, 0: lo > 0 or hi < 0}[h.sign]
+            opposite = {1: hi < 0, -1: lo > 0, 0: False}[h.sign]
             supported = bool(excludes)
             reason = "" if supported else ("opposite sign" if opposite else "interval includes 0")
         else:

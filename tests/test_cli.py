@@ -71,7 +71,7 @@ def test_validate_json_is_one_document(tmp_path, capsys):
     assert main(["validate", str(data), "-q", str(q), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)  # the whole output parses as one document
     assert doc["data_quality"]["n_valid"] == 218 and doc["rejected"] == []
-    assert doc["hypotheses"][0] == {"id": "H1", "effect": "NSC -> KAQ", "sign": "+"}
+    assert doc["hypotheses"][0] == {"id": "H1", "effect": "NSC -> KAQ", "sign": "+", "sign_given": True}
 
 
 def test_help_of_each_command():

@@ -74,3 +74,24 @@ def test_a_truly_constant_item_is_still_named(tmp_path, bundled):
     df.to_csv(path, index=False)
     with pytest.raises(SemUpgradeError, match="zero variance in the sample used: tst3 .every respondent"):
         run(path, q, bootstrap=0, progress=False)
+
+
+def test_non_directional_hypotheses_are_judged_two_sided(tmp_path, bundled, capsys):
+    import yaml
+
+    df, q = bundled
+    spec = yaml.safe_load(q.read_text(encoding="utf-8"))
+    spec["hypotheses"] = {"Hneg": {"path": "KAQ -> KCR", "sign": "-"}, "Hany": {"path": "KAQ -> KCR", "sign": "any"},
+                          "Hind": {"indirect": "KAQ -> KCR -> UPG", "sign": "any"},
+                          "Hdef": {"path": "TST -> KCR"}}
+    qpath = tmp_path / "q.yaml"
+    qpath.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    hyp = run(bundled_paths()[0], qpath, bootstrap=1000, progress=False).table("hypotheses").set_index("id")
+    # KAQ -> KCR is +0.589, p < .001 (README table): against '-' it is the opposite sign; 'any' accepts it
+    assert not hyp.loc["Hneg", "supported"] and hyp.loc["Hneg", "reason"] == "opposite sign"
+    assert hyp.loc["Hany", "supported"] and hyp.loc["Hany", "expected_sign"] == "any"
+    assert hyp.loc["Hind", "supported"] and hyp.loc["Hind", "ci_lower"] > 0  # bootstrap, either side of 0
+    assert main(["validate", str(bundled_paths()[0]), "-q", str(qpath)]) == 0
+    out = capsys.readouterr().out
+    assert "Hdef  TST -> KCR  expected sign + (no sign given: + assumed)" in out
+    assert "Hany  KAQ -> KCR  expected sign any\n" in out
