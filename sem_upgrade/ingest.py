@@ -233,8 +233,8 @@ def _read_sav(path: Path):
 
 
 # ---------------------------------------------------------------- checks
-def _parse_cell(value, q: Questionnaire):
-    """Return a float, _MISSING, or (_INVALID, reason)."""
+def _parse_cell(value, q: Questionnaire, scale: tuple[float, float] | None = None):
+    """Return a float, _MISSING, or (_INVALID, reason); ``scale`` is the item's [min, max] (None: no range)."""
     if value is None:
         return _MISSING
     if isinstance(value, bool):
@@ -255,8 +255,8 @@ def _parse_cell(value, q: Questionnaire):
         return _MISSING
     if not math.isfinite(x):
         return _INVALID, "not a finite number"
-    if q.scale is not None:
-        lo, hi = q.scale
+    if scale is not None:
+        lo, hi = scale
         if x < lo or x > hi:
             return _INVALID, f"outside the scale {_fmt(lo)}-{_fmt(hi)}"
         if float(lo).is_integer() and float(hi).is_integer() and not x.is_integer():
@@ -288,7 +288,7 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire, sheet: str | N
 
     col = {h: k for k, h in enumerate(header)}
     reverse = set(q.reverse_items)
-    lo, hi = q.scale if q.scale else (None, None)
+    scales = {item: q.scale_of(item) for item in q.items}  # a construct's own scale overrides the questionnaire's
     kept_lines, kept_values, kept_extra = [], [], []
     rejected = []
     seen_ids: dict[str, int] = {}
@@ -301,7 +301,7 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire, sheet: str | N
         values, bad_cols, bad_vals, reasons = [], [], [], []
         for item in q.items:
             raw = record[col[item]]
-            parsed = _parse_cell(raw, q)
+            parsed = _parse_cell(raw, q, scales[item])
             if isinstance(parsed, tuple):
                 bad_cols.append(item)
                 bad_vals.append("" if raw is None else str(raw))
@@ -310,7 +310,7 @@ def _check(path: Path, header: list[str], rows, q: Questionnaire, sheet: str | N
             elif parsed is _MISSING:
                 values.append(np.nan)
             else:
-                values.append(lo + hi - parsed if item in reverse else parsed)
+                values.append(sum(scales[item]) - parsed if item in reverse else parsed)  # min + max - x
         if bad_cols:
             rejected.append((line, rid, "; ".join(bad_cols), "; ".join(bad_vals), "invalid value",
                              "invalid value: " + "; ".join(reasons)))

@@ -30,6 +30,7 @@ A construct's ``label`` is text or ``{en: ..., zh: ...}``; it may carry
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ def _suggest(name: str) -> str:
 
 # A name the lavaan-style model syntax can carry: a letter (any script, Chinese included) or
 # "_" first, then letters, digits, "_" or ".".
-_NAME = re.compile(r"^[^\W\d]\w*(?:\.\w+)*$")
+_NAME = re.compile(r"[^\W\d]\w*(?:\.\w+)*\Z")  # \Z: a trailing newline is not a name
 # +1 / -1: a directional hypothesis; 0 ("any"): non-directional, judged by the two-sided test alone
 _SIGNS = {"+": 1, "positive": 1, "pos": 1, "-": -1, "negative": -1, "neg": -1, "any": 0, "two-sided": 0}
 
@@ -97,6 +98,7 @@ class Construct:
     reverse: tuple[str, ...] = ()
     wording: dict = field(default_factory=dict, hash=False, compare=False)
     source: str = ""
+    scale: tuple[float, float] | None = None  # the construct's own [min, max], overriding the questionnaire's
     labels: dict = field(default_factory=dict, hash=False, compare=False)  # language code -> label
 
     def label_for(self, lang: str = "en") -> str:
@@ -163,6 +165,13 @@ class Questionnaire:
     @property
     def has_structure(self) -> bool:
         return bool(self.paths)
+
+    def scale_of(self, item: str) -> tuple[float, float] | None:
+        """The [min, max] an item is answered on: its construct's own scale, else the questionnaire's."""
+        for c in self.constructs.values():
+            if item in c.items and c.scale is not None:
+                return c.scale
+        return self.scale
 
     def construct_of(self, item: str) -> str:
         for c in self.constructs.values():
@@ -247,7 +256,7 @@ class _Parser:
         covs = self._covariances(doc.get("covariances") or [], constructs, items)
         hyps = self._hypotheses(doc.get("hypotheses") or {}, constructs, paths)
         scale = self._scale(doc.get("scale"))
-        if scale is None and any(c.reverse for c in constructs.values()):
+        if scale is None and any(c.reverse and c.scale is None for c in constructs.values()):
             self.fail("scale", "reverse-keyed items need a scale [min, max] to be recoded as min + max - x")
         codes = doc.get("missing_codes") or []
         if not isinstance(codes, list) or not all(_is_number(v) for v in codes):
@@ -287,14 +296,16 @@ class _Parser:
             for i, v in enumerate(node):
                 self._no_duplicates(v, f"{key}[{i}]")
 
-    def _scale(self, scale):
+    def _scale(self, scale, key: str = "scale"):
         if scale is None:
             return None
         if not (isinstance(scale, list) and len(scale) == 2 and all(_is_number(v) for v in scale)):
-            self.fail("scale", f"must be [min, max] with two numbers, got {scale!r}")
+            self.fail(key, f"must be [min, max] with two numbers, got {scale!r}")
         lo, hi = float(scale[0]), float(scale[1])
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            self.fail(key, f"the end points must be finite numbers, got {scale!r}")
         if lo >= hi:
-            self.fail("scale", f"min ({scale[0]}) must be below max ({scale[1]})")
+            self.fail(key, f"min ({scale[0]}) must be below max ({scale[1]})")
         return lo, hi
 
     def _constructs(self, raw) -> dict[str, Construct]:
@@ -311,9 +322,10 @@ class _Parser:
                 self.fail(key, "duplicate construct")
             if not isinstance(spec, dict):
                 self.fail(key, "must be a mapping with 'items' (and optionally 'label', 'reverse')")
-            unknown = set(map(str, spec)) - {"label", "items", "reverse", "wording", "source", "label_zh"}
+            unknown = set(map(str, spec)) - {"label", "items", "reverse", "wording", "source", "label_zh", "scale"}
             if unknown:
-                self.fail(f"{key}.{sorted(unknown)[0]}", "unknown key (known: label, items, reverse, wording, source)")
+                self.fail(f"{key}.{sorted(unknown)[0]}",
+                          "unknown key (known: label, items, reverse, wording, source, scale)")
             items = spec.get("items")
             if not isinstance(items, list) or not items:
                 self.fail(f"{key}.items", "must be a non-empty list of column names")
@@ -340,7 +352,8 @@ class _Parser:
             labels = self._labels(key, spec.get("label"), spec.get("label_zh"))
             out[name] = Construct(name=name, label=_pick(labels, "en") or name, items=tuple(items),
                                   reverse=tuple(reverse), wording={str(k): v for k, v in wording.items()},
-                                  source=str(spec.get("source") or ""), labels=labels)
+                                  source=str(spec.get("source") or ""), labels=labels,
+                                  scale=self._scale(spec.get("scale"), f"{key}.scale"))
         return out
 
     def _labels(self, key: str, label, label_zh) -> dict[str, str]:

@@ -95,3 +95,38 @@ def test_non_directional_hypotheses_are_judged_two_sided(tmp_path, bundled, caps
     out = capsys.readouterr().out
     assert "Hdef  TST -> KCR  expected sign + (no sign given: + assumed)" in out
     assert "Hany  KAQ -> KCR  expected sign any\n" in out
+
+
+def test_a_construct_may_declare_its_own_scale(tmp_path, bundled):
+    df, q = bundled
+    df = df[["firm_id", "nsc1", "nsc2", "nsc3", "kaq1", "kaq2", "kaq3"]].copy()
+    rng = __import__("numpy").random.default_rng(1)
+    df["stf1"] = rng.integers(0, 25, len(df))  # a 0-24 score beside the 7-point items
+    df["stf2"] = (df["stf1"] + rng.integers(0, 3, len(df))).clip(0, 24)
+    df["stf3"] = 24 - df["stf1"]  # reverse-keyed on its own 0-24 scale
+    df.loc[df.index[0], "nsc1"] = 20  # outside the questionnaire's 1-7
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    qpath = tmp_path / "q.yaml"
+    qpath.write_text("id: firm_id\nscale: [1, 7]\nconstructs:\n  NSC: {items: [nsc1, nsc2, nsc3]}\n"
+                     "  KAQ: {items: [kaq1, kaq2, kaq3]}\n"
+                     "  STF: {items: [stf1, stf2, stf3], reverse: [stf3], scale: [0, 24]}\n", encoding="utf-8")
+    _, survey = validate(path, qpath)
+    assert list(survey.rejected["columns"]) == ["nsc1"]  # 20 is out of 1-7 but in STF's 0-24 it would be fine
+    kept = survey.frame
+    # reverse coding on the construct's own scale: min + max - x = 0 + 24 - x
+    assert (kept["stf3"].to_numpy() == df["stf1"].to_numpy()[1:]).all()  # row 0 was rejected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("constructs:\n  A: {items: [a1, a2], scale: [.nan, 7]}\n", "constructs.A.scale: the end points must be finite"),
+    ("scale: [-.inf, .inf]\nconstructs:\n  A: {items: [a1, a2]}\n", "scale: the end points must be finite"),
+    ('constructs:\n  "A\\n": {items: [a1, a2]}\n', "a construct name must start with a letter"),
+])
+def test_bad_scales_and_names_are_refused(tmp_path, text, message):
+    from sem_upgrade.questionnaire import load_questionnaire
+
+    path = tmp_path / "q.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SemUpgradeError, match=message.replace(".", r"\.")):
+        load_questionnaire(path)
