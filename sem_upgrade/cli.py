@@ -168,7 +168,9 @@ def _run(args) -> int:
         print(f"{name:12s} {shown}")
     if "hypotheses" in res.tables:
         for _, h in res.tables["hypotheses"].iterrows():
-            verdict = "supported" if h["supported"] else f"not supported ({h['reason']})"
+            reason = str(h["reason"] or "")
+            verdict = ("supported" if h["supported"] else reason if reason.startswith("not tested")
+                       else f"not supported ({reason})")
             evidence = (_p(h["pvalue"]) if h["method"] != f"bootstrap-{args.ci}"
                         else f"{args.ci_level:.0%} CI [{_num(h['ci_lower'], '+.3f')}, "
                              f"{_num(h['ci_upper'], '+.3f')}]")
