@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -220,6 +221,20 @@ def _simulate(args) -> int:
     from .questionnaire import load_questionnaire
     from .simulate import recovery_study, simulate_survey
 
+    if args.seed < 0:
+        raise SemUpgradeError(f"--seed: must be a whole number >= 0, got {args.seed}")
+    if args.n < 1:
+        raise SemUpgradeError(f"--n: must be a whole number >= 1, got {args.n}")
+    if args.replications is not None and args.replications < 0:
+        raise SemUpgradeError(f"--replications: must be a whole number >= 0, got {args.replications}")
+    target = Path(args.output) if args.output else None
+    if target is not None:
+        if not target.parent.is_dir():
+            raise SemUpgradeError(f"{target}: the folder {target.parent} does not exist")
+        allowed = (".json",) if args.replications else (".csv", ".txt", ".xlsx")
+        if target.suffix.lower() not in allowed:
+            raise SemUpgradeError(f"{target}: -o must end in {' or '.join(allowed)} (simulate writes "
+                                  f"{'JSON' if args.replications else 'CSV or Excel'}, not {target.suffix or 'no extension'})")
     q = load_questionnaire(args.questionnaire or bundled_paths()[1])
     if args.replications:
         rep = recovery_study(q, args.n, args.replications, args.seed, progress=False if args.quiet else None)
@@ -232,7 +247,8 @@ def _simulate(args) -> int:
                   f"bias {h['bias']:+.3f}  {h['kind_of_rate']} {h['supported_rate']:.2f}")
         return 0
     data = simulate_survey(q, args.n, args.seed, missing_rate=args.missing_rate, reverse=not args.no_reverse)
-    out = Path(args.output or f"{q.name}_simulated.csv")
+    safe = re.sub(r"[^\w.-]+", "_", q.name).strip("._") or "questionnaire"  # a name is not a path
+    out = Path(args.output or f"{safe}_simulated.csv")
     if out.suffix.lower() == ".xlsx":
         data.to_excel(out, index=False)
     else:

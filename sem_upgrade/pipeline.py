@@ -89,8 +89,8 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     check_estimator(estimator, missing, likelihood)
     if not 0 < alpha < 1:
         raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise SemUpgradeError(f"--seed: must be an integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SemUpgradeError(f"--seed: must be a whole number >= 0, got {seed!r}")
     if bootstrap is None:
         bootstrap = 2000
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:

@@ -246,7 +246,8 @@ class _Parser:
             raise SemUpgradeError(f"{self.source}: the file must be a mapping with a 'constructs' key")
         self._no_duplicates(doc, "")
         known = {"name", "title", "id", "scale", "missing_codes", "constructs", "paths",
-                 "covariances", "hypotheses", "population", "description", "source", "notes"}
+                 "covariances", "hypotheses", "population", "description", "source", "notes",
+                 "allow_missing_codes_in_scale"}
         for key in doc:
             if str(key) not in known:
                 self.fail(str(key), f"unknown key (known keys: {', '.join(sorted(known))})")
@@ -261,6 +262,16 @@ class _Parser:
         codes = doc.get("missing_codes") or []
         if not isinstance(codes, list) or not all(_is_number(v) for v in codes):
             self.fail("missing_codes", f"must be a list of numbers, got {codes!r}")
+        # A code inside a scale turns real answers into missing ones (4 on a 1-7 scale: a third of the
+        # answers); it is refused unless the file says that this is meant.
+        if doc.get("allow_missing_codes_in_scale") is not True:
+            ranges = [("scale", scale)] + [(f"constructs.{c.name}.scale", c.scale) for c in constructs.values()]
+            for code in codes:
+                inside = next((k for k, r in ranges if r is not None and r[0] <= code <= r[1]), None)
+                if inside:
+                    self.fail("missing_codes", f"{code:g} lies inside {inside} {list(dict(ranges)[inside])}: it would "
+                                               "turn real answers into missing ones; use a code outside the scale, or "
+                                               "set allow_missing_codes_in_scale: true if it really marks non-answers")
         id_col = doc.get("id")
         if id_col is not None:
             id_col = str(id_col)
@@ -382,7 +393,10 @@ class _Parser:
             if "~~" in line or "=~" in line or line.count("~") != 1:
                 self.fail(key, f"'{line}' is not a regression 'Y ~ X1 + X2'")
             lhs, rhs = (s.strip() for s in line.split("~"))
-            preds = [_strip_label(t) for t in rhs.split("+")]
+            if "*" in rhs:  # lavaan's modifiers: never dropped in silence
+                self.fail(key, f"'{line}': fixed values and labels ('0*X', 'a*X') are not taken in paths; "
+                               "sem_upgrade labels the paths itself. To fix a path at 0, leave it out of the model")
+            preds = [t.strip() for t in rhs.split("+")]
             for name in [lhs, *preds]:
                 if name not in constructs:
                     self.fail(key, f"unknown construct '{name}' in '{line}' (constructs: {', '.join(constructs)})")
@@ -404,6 +418,8 @@ class _Parser:
             parts = [s.strip() for s in str(line).split("~~")]
             if len(parts) != 2:
                 self.fail(key, f"'{line}' is not a covariance 'a ~~ b'")
+            if "*" in str(line):
+                self.fail(key, f"'{line}': fixed values and labels are not taken in covariances; write 'a ~~ b'")
             a, b = parts
             both_items = a in items and b in items
             both_constructs = a in constructs and b in constructs
@@ -449,11 +465,6 @@ class _Parser:
             out.append(Hypothesis(id=hid, kind=kind, chain=chain, sign=_SIGNS[sign_raw],
                                   label=str(spec.get("label") or ""), sign_given="sign" in spec))
         return out
-
-
-def _strip_label(term: str) -> str:
-    term = term.strip()
-    return term.split("*", 1)[1].strip() if "*" in term else term
 
 
 def _is_number(v) -> bool:

@@ -130,3 +130,57 @@ def test_bad_scales_and_names_are_refused(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SemUpgradeError, match=message.replace(".", r"\.")):
         load_questionnaire(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("scale: [1, 7]\nmissing_codes: [4]\nconstructs:\n  A: {items: [a1, a2]}\n",
+     "missing_codes: 4 lies inside scale [1.0, 7.0]: it would turn real answers into missing ones"),
+    ("scale: [1, 7]\nmissing_codes: [99]\nconstructs:\n  A: {items: [a1, a2], scale: [0, 100]}\n",
+     "missing_codes: 99 lies inside constructs.A.scale [0.0, 100.0]"),
+    ("constructs:\n  A: {items: [a1, a2]}\n  B: {items: [b1, b2]}\npaths: [B ~ 0*A]\n",
+     "paths[0]: 'B ~ 0*A': fixed values and labels ('0*X', 'a*X') are not taken in paths"),
+    ("constructs:\n  A: {items: [a1, a2]}\ncovariances: [a1 ~~ 0*a2]\n",
+     "covariances[0]: 'a1 ~~ 0*a2': fixed values and labels are not taken in covariances"),
+])
+def test_silent_changes_to_the_data_or_model_are_refused(tmp_path, text, message):
+    from sem_upgrade.questionnaire import load_questionnaire
+
+    path = tmp_path / "q.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SemUpgradeError, match=__import__("re").escape(message)):
+        load_questionnaire(path)
+
+
+def test_a_missing_code_inside_the_scale_when_meant(tmp_path):
+    from sem_upgrade.questionnaire import load_questionnaire
+
+    path = tmp_path / "q.yaml"
+    path.write_text("scale: [1, 7]\nmissing_codes: [4]\nallow_missing_codes_in_scale: true\n"
+                    "constructs:\n  A: {items: [a1, a2]}\n", encoding="utf-8")
+    assert load_questionnaire(path).missing_codes == (4.0,)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--seed", "-1", "--bootstrap", "0"], "--seed: must be a whole number >= 0, got -1"),
+    (["simulate", "--n", "10", "--replications", "-1", "-o", "{tmp}/x.json"], "--replications: must be a whole number >= 0"),
+    (["simulate", "--n", "10", "-o", "/nonexistent/x.csv"], "/nonexistent/x.csv: the folder /nonexistent does not exist"),
+    (["simulate", "--n", "10", "-o", "{tmp}/x.sav"], "-o must end in .csv or .txt or .xlsx"),
+    (["simulate", "--n", "0"], "--n: must be a whole number >= 1"),
+])
+def test_bad_command_arguments_are_one_line_and_exit_2(tmp_path, capsys, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if args[0] == "run":
+        args += ["-o", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_questionnaire_name_is_not_a_path(tmp_path, monkeypatch):
+    data, q = bundled_paths()
+    text = q.read_text(encoding="utf-8").replace("name: liaoning_2012", "name: ../a/b")
+    qpath = tmp_path / "q.yaml"
+    qpath.write_text(text, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["simulate", "-q", str(qpath), "--n", "20", "--seed", "3"]) == 0
+    assert (tmp_path / "a_b_simulated.csv").exists() and not (tmp_path.parent / "a").exists()
