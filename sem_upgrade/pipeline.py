@@ -199,7 +199,8 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     out["fit"] = {"measurement": _fit_block(cfa)}
     out["admissibility"] = {"measurement": _admissibility(cfa)}
-    one_factor_syntax = "G =~ " + " + ".join(survey.items)
+    # the common-method factor's name starts with '_', which the questionnaire reserves: no clash
+    one_factor_syntax = "_CMV =~ " + " + ".join(survey.items)
     try:
         one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood, estimator=estimator)
         cmp = measurement.one_factor_comparison(one, cfa)

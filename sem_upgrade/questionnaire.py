@@ -327,8 +327,9 @@ class _Parser:
         for name, spec in raw.items():
             name = str(name)
             key = f"constructs.{name}"
-            if not _NAME.match(name):
-                self.fail(key, "a construct name must start with a letter and hold only letters, digits, '_' or '.'")
+            if not _NAME.match(name) or name.startswith("_"):
+                self.fail(key, "a construct name must start with a letter and hold only letters, digits, '_' or '.' "
+                               "(names starting with '_' are reserved for the tool's own variables)")
             if name in out:
                 self.fail(key, "duplicate construct")
             if not isinstance(spec, dict):
@@ -342,7 +343,7 @@ class _Parser:
                 self.fail(f"{key}.items", "must be a non-empty list of column names")
             items = [str(i) for i in items]
             for item in items:
-                if not _NAME.match(item):
+                if not _NAME.match(item) or item.startswith("_"):
                     self.fail(f"{key}.items", f"'{item}' is not a usable column name: it must start with a letter and hold only letters, digits, '_' or '.' (rename the column, e.g. '{_suggest(item)}')")
                 if item in owner:
                     where = "twice in this construct" if owner[item] == name else f"also in construct {owner[item]}"

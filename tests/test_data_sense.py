@@ -184,3 +184,19 @@ def test_a_questionnaire_name_is_not_a_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["simulate", "-q", str(qpath), "--n", "20", "--seed", "3"]) == 0
     assert (tmp_path / "a_b_simulated.csv").exists() and not (tmp_path.parent / "a").exists()
+
+
+def test_an_item_named_like_an_internal_variable_does_not_clash(tmp_path, bundled):
+    df, q = bundled
+    df = df.rename(columns={"nsc1": "G"})
+    path = tmp_path / "s.csv"
+    df.to_csv(path, index=False)
+    text = q.read_text(encoding="utf-8").replace("nsc1", "G")
+    qpath = tmp_path / "q.yaml"
+    qpath.write_text(text, encoding="utf-8")
+    res = run(path, qpath, bootstrap=0, progress=False)
+    assert res["common_method"]["one_factor_cfa"]["one_factor_df"] == 230  # 23 items: 276 - 46
+    qpath.write_text(text.replace("  NSC:", "  _NSC:").replace("NSC ", "_NSC ").replace("NSC\n", "_NSC\n"),
+                     encoding="utf-8")
+    with pytest.raises(SemUpgradeError, match="reserved for the tool's own variables"):
+        run(path, qpath, bootstrap=0, progress=False)
