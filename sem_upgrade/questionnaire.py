@@ -54,8 +54,51 @@ _NAME = re.compile(r"[^\W\d]\w*(?:\.\w+)*\Z")  # \Z: a trailing newline is not a
 _SIGNS = {"+": 1, "positive": 1, "pos": 1, "-": -1, "negative": -1, "neg": -1, "any": 0, "two-sided": 0}
 
 
+# Limits against hostile YAML: a questionnaire is a few kilobytes; a "billion laughs" file of 780
+# bytes expands through nested aliases into billions of values, and deep nesting exhausts the stack.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_ALIASES = 100
+MAX_YAML_DEPTH = 50
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(doc) -> int:
+    """How many values ``doc`` holds once its aliases are expanded, counted without expanding them."""
+    memo: dict[int, int] = {}
+
+    def size(x) -> int:
+        if not isinstance(x, (dict, list)):
+            return 1
+        if id(x) not in memo:
+            memo[id(x)] = 0  # a cycle counts once
+            memo[id(x)] = 1 + sum(size(v) for v in (x.values() if isinstance(x, dict) else x))
+        return memo[id(x)]
+
+    return size(doc)
+
+
 class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader whose booleans are only true/false (YAML 1.2), so ``NO:`` is a name."""
+    """SafeLoader whose booleans are only true/false (YAML 1.2), so ``NO:`` is a name; it refuses
+    more than ``MAX_YAML_ALIASES`` aliases and nesting deeper than ``MAX_YAML_DEPTH``."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name): refused as a possible "
+                                     "'billion laughs' expansion")
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_YAML_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
@@ -224,13 +267,22 @@ def load_questionnaire(path: str | Path) -> Questionnaire:
 
 def parse_questionnaire(text: str, source: str = "<questionnaire>") -> Questionnaire:
     """Parse questionnaire YAML text; ``source`` names it in messages."""
+    if len(text.encode("utf-8")) > MAX_YAML_BYTES:
+        raise SemUpgradeError(f"{source}: the file is larger than {MAX_YAML_BYTES // 1000} kB; a questionnaire is a "
+                              "few kilobytes")
     try:
         doc = yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise SemUpgradeError(f"{source}: nested too deeply to be a questionnaire") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         hint = " (write a sign as '+' or '-' in quotes, or in braces: {sign: -})" if "sequence entries" in str(exc) else ""
-        raise SemUpgradeError(f"{source}: YAML syntax error at {where}{getattr(exc, 'problem', exc)}{hint}") from None
+        problem = getattr(exc, "problem", None) or exc
+        raise SemUpgradeError(f"{source}: YAML syntax error at {where}{problem}{hint}") from None
+    if _expanded_size(doc) > MAX_YAML_VALUES:
+        raise SemUpgradeError(f"{source}: its aliases expand to more than {MAX_YAML_VALUES:,} values: refused as a "
+                              "possible 'billion laughs' file")
     return _Parser(source).parse(doc)
 
 

@@ -200,3 +200,17 @@ def test_an_item_named_like_an_internal_variable_does_not_clash(tmp_path, bundle
                      encoding="utf-8")
     with pytest.raises(SemUpgradeError, match="reserved for the tool's own variables"):
         run(path, qpath, bootstrap=0, progress=False)
+
+
+def test_hostile_yaml_is_refused(tmp_path):
+    from sem_upgrade.questionnaire import load_questionnaire
+
+    laughs = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f"{c}: &{c} [{','.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    cases = [(laughs, "expand to more than 100,000 values"), ("x: " + "[" * 20000 + "]" * 20000 + "\n", "nested"),
+             ("# " + "x" * 1_100_000 + "\n", "larger than 1000 kB")]
+    for text, message in cases:
+        path = tmp_path / "q.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(SemUpgradeError, match=message):
+            load_questionnaire(path)
