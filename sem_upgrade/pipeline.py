@@ -1,12 +1,17 @@
-"""The pipeline: ingest -> reliability -> measurement -> structural -> fit indices -> outputs.
+"""The pipeline: ingest -> normality -> reliability -> measurement -> structural -> bootstrap ->
+hypotheses -> diagnostics -> provenance -> outputs.
 
-A thin orchestrator: each stage lives in its own module; this one calls them in order,
-gathers their results into one :class:`~sem_upgrade.results.Results`, and writes the files.
+A thin orchestrator. Each stage's statistics live in their own module; each step function here
+calls them and returns one typed field of :class:`~sem_upgrade.results.Results` (the step's
+name is the field's name, see :data:`sem_upgrade.results.STEPS`). :func:`run` checks the
+options, runs the steps in order, times each one (timing.json), and writes the files.
 """
 
 from __future__ import annotations
 
 import platform
+import time
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -14,15 +19,23 @@ import numpy as np
 import pandas as pd
 
 from . import fit_indices, measurement, normality, reliability, structural
-from .errors import SemUpgradeError
-from .engine.fit import check_estimator, fit_model
+from .engine.fit import Fit, check_estimator, fit_model
 from .engine.identification import not_pd_message
-from .ingest import MISSING_POLICIES, read_survey
+from .engine.linalg import cov_to_cor
+from .errors import ModelNotIdentifiedError, SemUpgradeError
+from .ingest import MISSING_POLICIES, SurveyData, read_survey
 from .questionnaire import Questionnaire, load_questionnaire
 from .reproduce import write_reproduce
-from .results import Results
+from .results import (BootstrapStage, DiagnosticsResult, HypothesesResult, IngestResult, MeasurementResult,
+                      NormalityResult, ProvenanceResult, ReliabilityResult, Results, StructuralResult)
 
-__all__ = ["run", "validate", "bundled_paths", "write_outputs"]
+__all__ = ["run", "validate", "bundled_paths", "write_outputs", "conventions", "Options", "SKIPPABLE"]
+
+# Stages a user may skip (--skip): the exploratory factor analysis and its parallel analysis are
+# the slowest part of a survey with hundreds of items and not needed to fit a confirmed model.
+SKIPPABLE = ("efa",)
+# The smallest sample commonly recommended for SEM (a caveat in the reports, not a refusal).
+_RECOMMENDED_N = (200, "Kline (2016)")
 
 
 def bundled_paths() -> tuple[Path, Path]:
@@ -34,18 +47,101 @@ def bundled_paths() -> tuple[Path, Path]:
     return here / "data" / "liaoning_2012_survey.csv", qdir / "liaoning_2012.yaml"
 
 
-def validate(data: str | Path, questionnaire: str | Path | Questionnaire):
-    """Check a questionnaire and a survey file without fitting anything; returns the SurveyData."""
+def validate(data: str | Path, questionnaire: str | Path | Questionnaire, encoding: str | None = None):
+    """Check a questionnaire and a survey file without fitting anything; returns (Questionnaire, SurveyData)."""
     q = questionnaire if isinstance(questionnaire, Questionnaire) else load_questionnaire(questionnaire)
-    return q, read_survey(data, q)
+    kwargs = {"encoding": encoding} if encoding else {}
+    return q, read_survey(data, q, **kwargs)
+
+
+@dataclass(frozen=True)
+class Options:
+    """A run's options, checked once (see :func:`run` for their meaning)."""
+
+    missing: str = "listwise"
+    likelihood: str = "normal"
+    estimator: str = "ml"
+    alpha: float = 0.05
+    seed: int = 2012
+    bootstrap: int = 2000
+    ci: str = "percentile"
+    ci_level: float = 0.95
+    bootstrap_max_failure: float = 0.05
+    progress: bool | None = None
+    formats: tuple = ("html", "md", "xlsx")
+    lang: str = "en"
+    skip: tuple = ()
+    encoding: str | None = None
+
+    def check(self) -> Options:
+        from .report import check_formats, check_lang
+
+        check_formats(self.formats)
+        check_lang(self.lang)
+        if self.missing not in MISSING_POLICIES:
+            raise SemUpgradeError(f"--missing: '{self.missing}' is not one of {', '.join(MISSING_POLICIES)}")
+        if self.likelihood not in ("normal", "wishart"):
+            raise SemUpgradeError(f"--likelihood: '{self.likelihood}' is not 'normal' or 'wishart'")
+        check_estimator(self.estimator, self.missing, self.likelihood)
+        if not 0 < self.alpha < 1:
+            raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {self.alpha}")
+        if not _whole(self.seed):
+            raise SemUpgradeError(f"--seed: must be a whole number >= 0, got {self.seed!r}")
+        if not _whole(self.bootstrap):
+            raise SemUpgradeError(f"--bootstrap: must be a whole number >= 0, got {self.bootstrap!r}")
+        if self.ci not in ("percentile", "bc"):
+            raise SemUpgradeError(f"--ci: '{self.ci}' is not 'percentile' or 'bc'")
+        if not 0 < self.ci_level < 1:
+            raise SemUpgradeError(f"--ci-level: must be between 0 and 1, got {self.ci_level}")
+        share = self.bootstrap_max_failure
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise SemUpgradeError(f"--bootstrap-max-failure: must be a share between 0 and 1, got {share!r}")
+        unknown = [s for s in self.skip if s not in SKIPPABLE]
+        if unknown:
+            raise SemUpgradeError(f"--skip: '{unknown[0]}' cannot be skipped (choose from {', '.join(SKIPPABLE)})")
+        return self
+
+
+def _whole(v) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and v >= 0
+
+
+@dataclass
+class _Run:
+    """What the steps share: the options, the inputs, the fitted models and the warnings so far."""
+
+    opts: Options
+    q: Questionnaire
+    survey: SurveyData
+    x: pd.DataFrame  # the analysis frame (items, rows used)
+    data: str | Path
+    questionnaire: str | Path
+    res: Results = field(default_factory=Results)
+    cfa: Fit | None = None
+    sem: Fit | None = None
+    one_factor_syntax: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def blocks(self) -> dict[str, list[str]]:
+        return {c.name: list(c.items) for c in self.q.constructs.values()}
+
+    @property
+    def chains(self) -> dict[str, tuple]:
+        return {h.id: h.chain for h in self.q.hypotheses if h.kind == "indirect"}
+
+    def fit(self, syntax: str) -> Fit:
+        o = self.opts
+        return fit_model(syntax, self.x, missing=o.missing, likelihood=o.likelihood, estimator=o.estimator)
 
 
 def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         outdir: str | Path | None = None, missing: str = "listwise", likelihood: str = "normal",
         alpha: float = 0.05, seed: int = 2012, bootstrap: int | None = None, ci: str = "percentile",
         ci_level: float = 0.95, progress: bool | None = None, formats=("html", "md", "xlsx"),
-        lang: str = "en", estimator: str = "ml", bootstrap_max_failure: float = 0.05) -> Results:
-    """Run the whole analysis; write results.json and rejected_rows.csv when ``outdir`` is given.
+        lang: str = "en", estimator: str = "ml", bootstrap_max_failure: float = 0.05, skip=(),
+        encoding: str | None = None) -> Results:
+    """Run the whole analysis; write results.json, the reports and rejected_rows.csv when ``outdir`` is given.
 
     Parameters
     ----------
@@ -56,7 +152,7 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         lavaan's default (N) or AMOS's convention (N - 1).
     estimator : {"ml", "mlm", "mlr"}
         ML (default), or ML with robust standard errors and a scaled test: lavaan's MLM
-        (Satorra-Bentler) or MLR (Huber-White, Yuan-Bentler); complete data.
+        (Satorra-Bentler) or MLR (Huber-White, Yuan-Bentler).
     alpha : float
         Significance level of the hypothesis tests.
     seed : int
@@ -77,31 +173,21 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
     bootstrap_max_failure : float
         Share of failed resamples above which the bootstrap is unstable and judges no
         hypothesis (default 0.05); its intervals are still reported, marked.
-    """
-    from .report import check_formats, check_lang
+    skip : iterable of {"efa"}
+        Stages not run: ``efa`` skips the exploratory factor analysis and parallel analysis.
+    encoding : str, optional
+        The text encoding of a CSV file, when its detection fails.
 
-    formats = check_formats(formats)
-    check_lang(lang)
-    if missing not in MISSING_POLICIES:
-        raise SemUpgradeError(f"--missing: '{missing}' is not one of {', '.join(MISSING_POLICIES)}")
-    if likelihood not in ("normal", "wishart"):
-        raise SemUpgradeError(f"--likelihood: '{likelihood}' is not 'normal' or 'wishart'")
-    check_estimator(estimator, missing, likelihood)
-    if not 0 < alpha < 1:
-        raise SemUpgradeError(f"--alpha: must be between 0 and 1, got {alpha}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SemUpgradeError(f"--seed: must be a whole number >= 0, got {seed!r}")
-    if bootstrap is None:
-        bootstrap = 2000
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
-        raise SemUpgradeError(f"--bootstrap: must be a whole number >= 0, got {bootstrap!r}")
-    if ci not in ("percentile", "bc"):
-        raise SemUpgradeError(f"--ci: '{ci}' is not 'percentile' or 'bc'")
-    if not 0 < ci_level < 1:
-        raise SemUpgradeError(f"--ci-level: must be between 0 and 1, got {ci_level}")
-    if (isinstance(bootstrap_max_failure, bool) or not isinstance(bootstrap_max_failure, (int, float))
-            or not 0 <= bootstrap_max_failure <= 1):
-        raise SemUpgradeError(f"--bootstrap-max-failure: must be a share between 0 and 1, got {bootstrap_max_failure!r}")
+    Returns
+    -------
+    Results
+        One typed field per step (``res.ingest``, ``res.reliability``, ...); ``res.to_dict()``
+        is results.json and ``res.timing`` each step's wall time.
+    """
+    opts = Options(missing=missing, likelihood=likelihood, estimator=estimator, alpha=alpha, seed=seed,
+                   bootstrap=2000 if bootstrap is None else bootstrap, ci=ci, ci_level=ci_level,
+                   bootstrap_max_failure=bootstrap_max_failure, progress=progress, formats=tuple(formats),
+                   lang=lang, skip=tuple(skip), encoding=encoding).check()
     if data is None and questionnaire is None:
         data, questionnaire = bundled_paths()
     elif data is None or questionnaire is None:
@@ -110,233 +196,275 @@ def run(data: str | Path | None = None, questionnaire: str | Path | None = None,
         from .report import check_outdir
 
         check_outdir(outdir, (data, questionnaire))
-    q, survey = validate(data, questionnaire)
-    res = Results(rejected=survey.rejected)
-    x = survey.analysis_frame(missing)
-    blocks = {c.name: list(c.items) for c in q.constructs.values()}
+    started = time.perf_counter()
+    q, survey = validate(data, questionnaire, encoding=opts.encoding)
+    x = survey.analysis_frame(opts.missing)
     _check_variances(x, survey.source, survey)
-    out = res.data
-    out["n_rows_read"] = survey.n_rows_read
-    out["n_rejected"] = int(len(survey.rejected))
-    out["n_used"] = int(len(x))
-    out["missing"] = missing
-    out["likelihood"] = likelihood
-    out["estimator"] = estimator
-    out["data_quality"] = survey.quality(missing)
-    out["questionnaire"] = {"name": q.name, "title": q.title, "source": q.source,
-                            "constructs": {c.name: {"label": c.label, "labels": dict(c.labels), "items": list(c.items),
-                                                    "reverse": list(c.reverse), "wording": dict(c.wording)}
-                                           for c in q.constructs.values()},
-                            "hypotheses": {h.id: h.label for h in q.hypotheses},
-                            "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]}
-    warnings: list[str] = []
-    out["normality"] = normality.normality(x)
-    if out["normality"]["violated"] and estimator == "ml":
-        m = out["normality"]["mardia"]
-        warnings.append(f"the items are not multivariate normal (Mardia: skewness p = {m['small_skew_pvalue']:.3f}, "
-                        f"kurtosis p = {m['kurtosis_pvalue']:.3f}); ML's standard errors and chi-square assume "
-                        "normality: consider --estimator mlr (robust standard errors, scaled chi-square)")
+    ctx = _Run(opts, q, survey, x, data, questionnaire)
+    ctx.res.timing["read"] = time.perf_counter() - started
+    for name, step in _STEPS:
+        if name in ("structural", "bootstrap_stage", "hypotheses") and not q.has_structure:
+            continue
+        t0 = time.perf_counter()
+        setattr(ctx.res, name, step(ctx))
+        ctx.res.timing[name] = time.perf_counter() - t0
+    if outdir is not None:
+        t0 = time.perf_counter()
+        _write(ctx, outdir)
+        ctx.res.timing["write"] = time.perf_counter() - t0
+    return ctx.res
 
-    # ---- reliability (item statistics, KMO/Bartlett, EFA, Harman) ----
+
+def step_ingest(ctx: _Run) -> IngestResult:
+    """The rows read, rejected and used, the data quality, and the questionnaire as analysed."""
+    q, survey, o = ctx.q, ctx.survey, ctx.opts
+    constructs = {c.name: {"label": c.label, "labels": dict(c.labels), "items": list(c.items),
+                           "reverse": list(c.reverse), "wording": dict(c.wording)} for c in q.constructs.values()}
+    return IngestResult(
+        n_rows_read=survey.n_rows_read, n_rejected=int(len(survey.rejected)), n_used=int(len(ctx.x)),
+        missing=o.missing, likelihood=o.likelihood, estimator=o.estimator, data_quality=survey.quality(o.missing),
+        questionnaire={"name": q.name, "title": q.title, "source": q.source, "constructs": constructs,
+                       "hypotheses": {h.id: h.label for h in q.hypotheses},
+                       "paths": [f"{lhs} ~ {rhs}" for lhs, rhs in q.paths]},
+        rejected=survey.rejected)
+
+
+def step_normality(ctx: _Run) -> NormalityResult:
+    """Mardia's tests and item skewness/kurtosis; under ML a clear violation suggests MLR."""
+    result = normality.normality(ctx.x)
+    if result["violated"] and ctx.opts.estimator == "ml":
+        m = result["mardia"]
+        ctx.warnings.append(f"the items are not multivariate normal (Mardia: skewness p = {m['small_skew_pvalue']:.3f}, "
+                            f"kurtosis p = {m['kurtosis_pvalue']:.3f}); ML's standard errors and chi-square assume "
+                            "normality: consider --estimator mlr (robust standard errors, scaled chi-square)")
+    return NormalityResult(result)
+
+
+def step_reliability(ctx: _Run) -> ReliabilityResult:
+    """Item statistics and alpha per construct; KMO, Bartlett, EFA with parallel analysis, Harman."""
+    x, o = ctx.x, ctx.opts
     complete = x.dropna()
-    complete_pd = _complete_cases_pd(complete, survey.source, strict=missing == "listwise")
-    sample_note = ("complete cases (listwise)" if missing == "listwise"
+    complete_pd = _complete_cases_pd(complete, ctx.survey.source, strict=o.missing == "listwise")
+    sample_note = ("complete cases (listwise)" if o.missing == "listwise"
                    else "complete cases of each construct's items (item statistics do not use FIML)")
-    rel = {}
-    for c, items in blocks.items():
-        ia = reliability.item_analysis(x[items].dropna())
-        ia["sample"] = sample_note
-        rel[c] = ia
-    out["reliability"] = rel
+    constructs = {}
+    for c, items in ctx.blocks.items():
+        constructs[c] = {**reliability.item_analysis(x[items].dropna()), "sample": sample_note}
+    out = ReliabilityResult(constructs)
     sample, sample_name = (complete, f"complete cases (N = {len(complete)})") if complete_pd else (None, "")
-    if sample is None and missing == "fiml":
+    if sample is None and o.missing == "fiml":
         sample = _em_correlations(x)
         if sample is not None:
             sample_name = (f"EM (full-information) correlations of all {sample.n} rows: too few complete "
                            f"rows ({len(complete)}) for complete-case statistics")
-    if sample is not None:
-        kb = reliability.kmo_bartlett(sample)
-        out["kmo"], out["bartlett"] = {**kb["kmo"], "sample": sample_name}, kb["bartlett"]
-        pa = reliability.parallel_analysis(sample, rng=seed)
-        out["efa"] = {"parallel_analysis": pa, **reliability.efa(sample, pa["n_factors"], blocks),
-                      "n": int(sample.shape[0]), "sample": sample_name}
-        harman = {**reliability.harman_single_factor(sample), "sample": sample_name}
+    if sample is None:
+        ctx.warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test"
+                            if len(complete) <= len(ctx.survey.items) else
+                            "the complete rows' covariance matrix is not positive definite: no KMO, "
+                            "Bartlett, EFA or Harman's test")
+        return out
+    kb = reliability.kmo_bartlett(sample)
+    out.kmo, out.bartlett = {**kb["kmo"], "sample": sample_name}, kb["bartlett"]
+    if "efa" in o.skip:
+        out.efa = {"skipped": "--skip efa: no exploratory factor analysis or parallel analysis was run"}
     else:
-        warnings.append("too few complete rows for KMO, Bartlett, EFA and Harman's test"
-                        if len(complete) <= len(survey.items) else
-                        "the complete rows' covariance matrix is not positive definite: no KMO, "
-                        "Bartlett, EFA or Harman's test")
-        out["kmo"] = out["bartlett"] = out["efa"] = None
-        harman = {}
+        pa = reliability.parallel_analysis(sample, rng=o.seed)
+        out.efa = {"parallel_analysis": pa, **reliability.efa(sample, pa["n_factors"], ctx.blocks),
+                   "n": int(sample.shape[0]), "sample": sample_name}
+    out.harman = {**reliability.harman_single_factor(sample), "sample": sample_name}
+    return out
 
-    # ---- measurement model (CFA) ----
+
+def step_measurement(ctx: _Run) -> MeasurementResult:
+    """The CFA; CR, AVE, omega, Fornell-Larcker, HTMT; the one-factor (common-method) CFA; MIs."""
+    q, blocks = ctx.q, ctx.blocks
     try:
-        cfa = fit_model(q.measurement_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
-    except SemUpgradeError as exc:  # a data or model problem first shows here: name the file
-        blame = q.source if "not identified" in str(exc) else survey.source
-        raise SemUpgradeError(f"{blame}: {exc}") from None
-    item_corr = _correlation(cfa)
+        ctx.cfa = cfa = ctx.fit(q.measurement_syntax())
+    except ModelNotIdentifiedError as exc:  # a model problem: the questionnaire's
+        raise SemUpgradeError(f"{q.source}: {exc}") from None
+    except SemUpgradeError as exc:  # a data problem first shows here: name the file
+        raise SemUpgradeError(f"{ctx.survey.source}: {exc}") from None
+    item_corr = pd.DataFrame(cov_to_cor(cfa.sample_cov), index=cfa.structure.observed, columns=cfa.structure.observed)
     val = measurement.validity(cfa, blocks, item_corr)
-    for c in blocks:
-        rel[c].update({k: v for k, v in val["constructs"][c].items() if k != "sqrt_ave"})
-    res.tables["loadings"] = val["loadings"]
-    out["loadings"] = _with_notes(val["loadings"], "se", "marker loading fixed to 1: no standard error")
-    out["factor_correlations"] = _matrix(val["factor_correlations"])
-    out["fornell_larcker"] = {"matrix": _matrix(val["fornell_larcker"]), "criterion_met": val["fornell_larcker_ok"],
-                              "note": "diagonal: square root of AVE; off-diagonal: factor correlations"}
-    out["htmt"] = _matrix(val["htmt"])
-    out["htmt2"] = _matrix(val["htmt2"])
-    out["htmt_flags"] = val["htmt_flags"]
-    suspects = measurement.reverse_key_suspects(
-        val["loadings"], {c: {i: s.get("citc") for i, s in rel[c]["items"].items()} for c in blocks})
+    validity = {c: {k: v for k, v in val["constructs"][c].items() if k != "sqrt_ave"} for c in blocks}
+    rel = ctx.res.reliability.constructs
+    citc = {c: {i: s.get("citc") for i, s in rel[c]["items"].items()} for c in blocks}
+    suspects = measurement.reverse_key_suspects(val["loadings"], citc)
     for c, items in suspects.items():
         for it in items:
-            citc = "n/a" if it["citc"] is None else f"{it['citc']:.2f}"
-            warnings.append(f"item {it['item']} of {c} has a negative standardized loading ({it['std_loading']:.2f}) "
-                            f"or CITC ({citc}) while the construct's other items load positively: did you forget "
-                            "to declare it under `reverse`?")
-    out["verdicts"] = {"reliability": _reliability_verdicts(rel, val, suspects), "thresholds": {
-        k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
-    out["fit"] = {"measurement": _fit_block(cfa)}
-    out["admissibility"] = {"measurement": _admissibility(cfa)}
+            shown = "n/a" if it["citc"] is None else f"{it['citc']:.2f}"
+            ctx.warnings.append(f"item {it['item']} of {c} has a negative standardized loading "
+                                f"({it['std_loading']:.2f}) or CITC ({shown}) while the construct's other items "
+                                "load positively: did you forget to declare it under `reverse`?")
+    verdicts = {"reliability": _reliability_verdicts({c: {**rel[c], **validity[c]} for c in blocks}, val, suspects),
+                "thresholds": {k: {"value": v[0], "source": v[1]} for k, v in reliability.THRESHOLDS.items()}}
     # the common-method factor's name starts with '_', which the questionnaire reserves: no clash
-    one_factor_syntax = "_CMV =~ " + " + ".join(survey.items)
+    ctx.one_factor_syntax = "_CMV =~ " + " + ".join(ctx.survey.items)
     try:
-        one = fit_model(one_factor_syntax, x, missing=missing, likelihood=likelihood, estimator=estimator)
-        cmp = measurement.one_factor_comparison(one, cfa)
+        one_factor = measurement.one_factor_comparison(ctx.fit(ctx.one_factor_syntax), cfa)
     except SemUpgradeError as exc:
-        cmp = {"error": str(exc)}
-    out["common_method"] = {**harman, "one_factor_cfa": cmp}
-    out["modification_indices"] = {"measurement": structural.modification_indices(cfa)}
-
-    # ---- structural model ----
-    if q.has_structure:
-        sem = fit_model(q.structural_syntax(), x, missing=missing, likelihood=likelihood, estimator=estimator)
-        names = list(blocks)
-        out["fit"]["structural"] = _fit_block(sem)
-        out["admissibility"]["structural"] = _admissibility(sem)
-        paths = structural.path_table(sem, names)
-        res.tables["paths"] = paths
-        out["paths"] = paths
-        out["r2"] = structural.construct_r2(sem, names)
-        out["exogenous_correlations"] = structural.exogenous_correlations(sem, names)
-        delta = {h.id: structural.indirect_delta(sem, h.chain, ci_level) for h in q.hypotheses if h.kind == "indirect"}
-        chains = {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"}
-        boot_rows = {}
-        boot = None
-        if bootstrap and not sem.converged:
-            # resampling a fit that found no optimum measures nothing (lavaan refuses as well)
-            out["bootstrap_skipped"] = "the structural model did not converge: no bootstrap"
-        elif bootstrap:
-            try:
-                boot = _bootstrap(sem, x, bootstrap, seed, chains, ci_level, progress, bootstrap_max_failure)
-            except SemUpgradeError as exc:  # too few rows, or no resample could be fitted:
-                out["bootstrap_skipped"] = f"no bootstrap: {exc}"  # the rest of the analysis stands
-        if "bootstrap_skipped" in out:
-            warnings.append(out["bootstrap_skipped"])
-        boot_extra, boot_reasons = {}, {}
-        if boot is not None:
-            from .bootstrap import indirect_results
-
-            res.bootstrap = boot
-            out["bootstrap"] = {**boot.summary(ci), "seconds": None,
-                                "note": "wall time is in timing.json, so that results.json is identical across runs",
-                                "method": "case resampling of the cleaned rows; percentile and bias-corrected (BC) "
-                                          "intervals by lavaan's interpolation (boot::norm.inter)"}
-            res.timing["bootstrap_seconds"] = boot.seconds
-            boot_rows, boot_reasons, boot_extra = indirect_results(boot, sem, chains, ci)
-            by_name = {(e["kind"], e["name"]): e for e in boot.effects}
-            out["total_effects"] = [dict(e, chain=e["chain"]) for e in boot.effects if e["kind"] == "total"]
-            res.tables["total_effects"] = pd.DataFrame(out["total_effects"])
-            if boot.unstable:
-                warnings.append(f"the bootstrap is unstable: {boot.n_failed} of {boot.n_requested} resamples failed "
-                                f"(more than {boot.max_failure:.0%}); its intervals are shown but judge no hypothesis")
-        hyp = structural.hypothesis_table(sem, q.hypotheses, alpha=alpha, indirect=boot_rows)
-        for hid, reason in boot_reasons.items():  # too few resamples, or an unstable bootstrap
-            if reason and sem.converged:
-                hyp.loc[hyp["id"] == hid, ["supported", "reason"]] = [False, reason]
-        adm = structural.structural_admissibility(sem, names, val["htmt"])
-        out["admissibility"]["structural"]["problems"] += adm["problems"]
-        out["admissibility"]["structural"]["paths"] = adm["paths"]
-        out["admissibility"]["structural"]["limits"] = adm["limits"]
-        out["admissibility"]["structural"]["admissible"] = not out["admissibility"]["structural"]["problems"]
-        hyp = structural.mark_inadmissible(hyp, q.hypotheses, adm)
-        res.tables["hypotheses"] = hyp
-        out["hypotheses"] = _with_notes(hyp, "ci_lower", "path hypotheses are judged by the z-test; no interval")
-        out["indirect"] = []
-        for hid, chain in chains.items():
-            row = {"name": hid, "chain": list(chain), **{f"delta_{k}": v for k, v in delta[hid].items() if k != "method"},
-                   "estimate": delta[hid]["estimate"], "std_estimate": delta[hid]["std_estimate"]}
-            if res.bootstrap is not None:
-                e = by_name[("indirect", hid)]
-                row.update({k: e[k] for k in ("boot_se", "perc_lower", "perc_upper", "bc_lower", "bc_upper",
-                                              "std_boot_se", "std_perc_lower", "std_perc_upper", "std_bc_lower",
-                                              "std_bc_upper")})
-                row.update(boot_extra[hid])
-            out["indirect"].append(row)
-        res.tables["indirect"] = pd.DataFrame(out["indirect"])
-        if sem.df == cfa.df:  # structurally saturated: the same model as the CFA, the same indices
-            out["modification_indices"]["structural_note"] = ("the structural model is saturated (df equal to "
-                                                              "the CFA's): its indices are the measurement model's")
-        else:
-            out["modification_indices"]["structural"] = structural.modification_indices(sem)
-    out["fit_verdicts"] = {k: fit_indices.verdicts(v) for k, v in out["fit"].items()}
-    last = sem if q.has_structure else cfa
-    resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)
-    obs = last.structure.observed
-    out["residual_correlations"] = {"model": "structural" if q.has_structure else "measurement",
-                                    "items": [i for i in survey.items if i in obs],
-                                    "matrix": {a: {b: resid[i, j] for j, b in enumerate(obs)} for i, a in enumerate(obs)}}
-    out["warnings"] = warnings + [f"{fit} model: {w}" for fit in ("measurement", "structural")
-                                  for key in ("problems", "warnings")
-                                  for w in out["admissibility"].get(fit, {}).get(key, [])]
-    last_fit = out["fit"].get("structural", out["fit"]["measurement"])
-    out["sample_size"] = {"n": out["n_used"], "npar": last_fit.get("npar"), "recommended_n": _RECOMMENDED_N[0],
-                          "source": _RECOMMENDED_N[1], "below_recommended": out["n_used"] < _RECOMMENDED_N[0]}
-    out["provenance"] = _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap)
-    out["conventions"] = out["provenance"]["conventions"]
-    out["provenance"]["options"].update(ci=ci, ci_level=ci_level, estimator=estimator, lang=lang,
-                                        bootstrap_max_failure=bootstrap_max_failure)
-    for k in ("kmo", "bartlett"):
-        if out.get(k) is None:
-            out[k] = None
-    if outdir is not None:
-        models = {"measurement": q.measurement_syntax(), "one_factor": one_factor_syntax}
-        if q.has_structure:
-            models["structural"] = q.structural_syntax()
-        write_outputs(res, outdir, formats, lang, inputs=(data, questionnaire), trail={
-            "frame": x, "models": models, "chains": {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"},
-            "options": {"data": out["provenance"]["data"], "questionnaire": out["provenance"]["questionnaire"],
-                        **out["provenance"]["options"]}, "versions": out["provenance"]["versions"]})
-    return res
+        one_factor = {"error": str(exc)}
+    return MeasurementResult(
+        loadings=val["loadings"], validity=validity, factor_correlations=_matrix(val["factor_correlations"]),
+        fornell_larcker={"matrix": _matrix(val["fornell_larcker"]), "criterion_met": val["fornell_larcker_ok"],
+                         "note": "diagonal: square root of AVE; off-diagonal: factor correlations"},
+        htmt=_matrix(val["htmt"]), htmt_table=val["htmt"], htmt2=_matrix(val["htmt2"]), htmt_flags=val["htmt_flags"], verdicts=verdicts,
+        fit=_fit_block(cfa), admissibility=_admissibility(cfa), one_factor_cfa=one_factor,
+        modification_indices=structural.modification_indices(cfa), reverse_key_suspects=suspects)
 
 
-# The smallest sample commonly recommended for SEM (a caveat in the reports, not a refusal).
-_RECOMMENDED_N = (200, "Kline (2016)")
+def step_structural(ctx: _Run) -> StructuralResult:
+    """The structural model: fit, path table, R², exogenous correlations, delta-method indirect effects."""
+    ctx.sem = sem = ctx.fit(ctx.q.structural_syntax())
+    names = list(ctx.blocks)
+    saturated = sem.df == ctx.cfa.df  # the same model as the CFA: the same indices
+    return StructuralResult(
+        fit=_fit_block(sem), admissibility=_admissibility(sem), paths=structural.path_table(sem, names),
+        r2=structural.construct_r2(sem, names), exogenous_correlations=structural.exogenous_correlations(sem, names),
+        delta={hid: structural.indirect_delta(sem, chain, ctx.opts.ci_level) for hid, chain in ctx.chains.items()},
+        modification_indices=None if saturated else structural.modification_indices(sem),
+        modification_note=("the structural model is saturated (df equal to the CFA's): its indices are the "
+                           "measurement model's") if saturated else "")
 
 
-def _bootstrap(sem, x, n_boot, seed, chains, level, progress, max_failure=0.05):
+def step_bootstrap(ctx: _Run) -> BootstrapStage:
+    """Case resampling of the structural model for indirect and total effects."""
     from .bootstrap import bootstrap
 
-    st = sem.structure
-    t = st.table
+    o, sem = ctx.opts, ctx.sem
+    if not o.bootstrap:
+        return BootstrapStage()
+    if not sem.converged:  # resampling a fit that found no optimum measures nothing (lavaan refuses as well)
+        out = BootstrapStage(skipped="the structural model did not converge: no bootstrap")
+    else:
+        try:  # the bootstrap keeps the rows the fit used (listwise: complete rows only)
+            boot = bootstrap(sem, ctx.x, o.bootstrap, o.seed, indirect=ctx.chains, totals=total_effect_pairs(sem),
+                             level=o.ci_level, progress=o.progress, max_failure=o.bootstrap_max_failure)
+        except SemUpgradeError as exc:  # too few rows, or no resample could be fitted: the rest stands
+            out = BootstrapStage(skipped=f"no bootstrap: {exc}")
+        else:
+            ctx.res.bootstrap = boot
+            ctx.res.timing["bootstrap_seconds"] = boot.seconds
+            summary = {**boot.summary(o.ci), "seconds": None,
+                       "note": "wall time is in timing.json, so that results.json is identical across runs",
+                       "method": "case resampling of the cleaned rows; percentile and bias-corrected (BC) "
+                                 "intervals by lavaan's interpolation (boot::norm.inter)"}
+            totals = pd.DataFrame([e for e in boot.effects if e["kind"] == "total"])
+            if boot.unstable:
+                ctx.warnings.append(f"the bootstrap is unstable: {boot.n_failed} of {boot.n_requested} resamples "
+                                    f"failed (more than {boot.max_failure:.0%}); its intervals are shown but judge "
+                                    "no hypothesis")
+            return BootstrapStage(summary=summary, total_effects=totals)
+    ctx.warnings.append(out.skipped)
+    return out
+
+
+def step_hypotheses(ctx: _Run) -> HypothesesResult:
+    """Every hypothesis judged (z-test for paths, the bootstrap interval or the delta method for
+    indirect effects), the structural admissibility checks, and the indirect-effects table."""
+    from .bootstrap import indirect_results
+
+    sem, o, boot = ctx.sem, ctx.opts, ctx.res.bootstrap
+    delta = ctx.res.structural.delta
+    boot_rows, boot_reasons, boot_extra = indirect_results(boot, sem, ctx.chains, o.ci) if boot else ({}, {}, {})
+    hyp = structural.hypothesis_table(sem, ctx.q.hypotheses, alpha=o.alpha, indirect=boot_rows)
+    for hid, reason in boot_reasons.items():  # too few resamples, or an unstable bootstrap
+        if reason and sem.converged:
+            hyp.loc[hyp["id"] == hid, ["supported", "reason"]] = [False, reason]
+    names = list(ctx.blocks)
+    adm = structural.structural_admissibility(sem, names, ctx.res.measurement.htmt_table)
+    problems = ctx.res.structural.admissibility["problems"] + adm["problems"]
+    admissibility = {"problems": problems, "paths": adm["paths"], "limits": adm["limits"], "admissible": not problems}
+    hyp = structural.mark_inadmissible(hyp, ctx.q.hypotheses, adm)
+    by_name = {(e["kind"], e["name"]): e for e in boot.effects} if boot else {}
+    rows = []
+    for hid, chain in ctx.chains.items():
+        d = delta[hid]
+        row = {"name": hid, "chain": list(chain), **{f"delta_{k}": v for k, v in d.items() if k != "method"},
+               "estimate": d["estimate"], "std_estimate": d["std_estimate"]}
+        if boot is not None:
+            e = by_name[("indirect", hid)]
+            row.update({k: e[k] for k in ("boot_se", "perc_lower", "perc_upper", "bc_lower", "bc_upper",
+                                          "std_boot_se", "std_perc_lower", "std_perc_upper", "std_bc_lower",
+                                          "std_bc_upper")})
+            row.update(boot_extra[hid])
+        rows.append(row)
+    return HypothesesResult(hypotheses=hyp, indirect=pd.DataFrame(rows), admissibility=admissibility)
+
+
+def step_diagnostics(ctx: _Run) -> DiagnosticsResult:
+    """Fit verdicts, residual correlations of the last model, every warning, the sample-size caveat."""
+    d = ctx.res.to_dict()
+    last = ctx.sem if ctx.q.has_structure else ctx.cfa
+    resid = fit_indices.residual_correlations(last.sample_cov, last.sigma)
+    obs = last.structure.observed
+    warnings = ctx.warnings + [f"{fit} model: {w}" for fit in ("measurement", "structural")
+                               for key in ("problems", "warnings")
+                               for w in d["admissibility"].get(fit, {}).get(key, [])]
+    last_fit = d["fit"].get("structural", d["fit"]["measurement"])
+    n = d["n_used"]
+    return DiagnosticsResult(
+        fit_verdicts={k: fit_indices.verdicts(v) for k, v in d["fit"].items()},
+        residual_correlations={"model": "structural" if ctx.q.has_structure else "measurement",
+                               "items": [i for i in ctx.survey.items if i in obs],
+                               "matrix": {a: {b: resid[i, j] for j, b in enumerate(obs)} for i, a in enumerate(obs)}},
+        warnings=warnings,
+        sample_size={"n": n, "npar": last_fit.get("npar"), "recommended_n": _RECOMMENDED_N[0],
+                     "source": _RECOMMENDED_N[1], "below_recommended": n < _RECOMMENDED_N[0]})
+
+
+def step_provenance(ctx: _Run) -> ProvenanceResult:
+    """The inputs, every option, the package versions and the conventions of each figure."""
+    o = ctx.opts
+    versions = {}
+    for pkg in ("sem_upgrade", "semopy", "numpy", "scipy", "pandas", "pingouin", "factor_analyzer", "statsmodels"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    options = {"missing": o.missing, "likelihood": o.likelihood, "alpha": o.alpha, "seed": o.seed,
+               "bootstrap": o.bootstrap, "ci": o.ci, "ci_level": o.ci_level, "estimator": o.estimator,
+               "lang": o.lang, "bootstrap_max_failure": o.bootstrap_max_failure, "skip": list(o.skip)}
+    return ProvenanceResult({"data": Path(ctx.data).name, "questionnaire": Path(ctx.questionnaire).name,
+                             "options": options, "versions": versions, "python": platform.python_version(),
+                             "conventions": conventions(o.likelihood)})
+
+
+# The steps in order; each returns the field of Results named like it.
+_STEPS = (("ingest", step_ingest), ("normality", step_normality), ("reliability", step_reliability),
+          ("measurement", step_measurement), ("structural", step_structural), ("bootstrap_stage", step_bootstrap),
+          ("hypotheses", step_hypotheses), ("diagnostics", step_diagnostics), ("provenance", step_provenance))
+
+
+def total_effect_pairs(sem: Fit) -> list[tuple[str, str]]:
+    """Every (X, Y) of constructs joined by a directed path: the total effects the bootstrap reports."""
+    t = sem.structure.table
     regs = t[t["op"] == "~"]
-    pairs = []
-    # every (X, Y) joined by a directed path: their total effect
     succ: dict[str, set] = {}
     for lhs, rhs in zip(regs["lhs"], regs["rhs"]):
         succ.setdefault(rhs, set()).add(lhs)
-    for a in st.inner:
+    pairs = []
+    for a in sem.structure.inner:
         seen, stack = set(), [a]
         while stack:
             for nxt in succ.get(stack.pop(), ()):
                 if nxt not in seen:
                     seen.add(nxt)
                     stack.append(nxt)
-        pairs += [(a, b) for b in st.inner if b in seen]
-    # the bootstrap itself keeps the rows the fit used (listwise: complete rows only)
-    return bootstrap(sem, x, n_boot, seed, indirect=chains, totals=pairs, level=level, progress=progress,
-                     max_failure=max_failure)
+        pairs += [(a, b) for b in sem.structure.inner if b in seen]
+    return pairs
+
+
+def _write(ctx: _Run, outdir) -> Path:
+    q, o = ctx.q, ctx.opts
+    models = {"measurement": q.measurement_syntax(), "one_factor": ctx.one_factor_syntax}
+    if q.has_structure:
+        models["structural"] = q.structural_syntax()
+    prov = ctx.res.provenance.provenance
+    trail = {"frame": ctx.x, "models": models, "chains": ctx.chains,
+             "options": {"data": prov["data"], "questionnaire": prov["questionnaire"], **prov["options"]},
+             "versions": prov["versions"]}
+    return write_outputs(ctx.res, outdir, o.formats, o.lang, inputs=(ctx.data, ctx.questionnaire), trail=trail)
 
 
 def write_outputs(res: Results, outdir: str | Path, formats=("html", "md", "xlsx"), lang: str = "en",
@@ -391,7 +519,7 @@ def _complete_cases_pd(complete: pd.DataFrame, source: str, strict: bool) -> boo
     if len(complete) <= complete.shape[1]:
         return False
     S = np.cov(complete.to_numpy(float), rowvar=False, bias=True)
-    eig = np.linalg.eigvalsh(_to_correlation(S))
+    eig = np.linalg.eigvalsh(cov_to_cor(S))
     if eig[0] > 1e-10 * eig[-1]:
         return True
     if strict:
@@ -409,32 +537,14 @@ def _em_correlations(x: pd.DataFrame):
         _, sigma, _, _ = em_saturated(rows.to_numpy(float))
     except (np.linalg.LinAlgError, SemUpgradeError):
         return None
-    R = _to_correlation(sigma)
+    R = cov_to_cor(sigma)
     if not np.all(np.isfinite(R)) or np.linalg.eigvalsh(R)[0] <= 1e-10:
         return None
     return reliability.Correlations(pd.DataFrame(R, index=x.columns, columns=x.columns), len(rows))
 
 
-def _correlation(fit) -> pd.DataFrame:
-    """Item correlations of the sample the fit used (EM estimates under FIML)."""
-    return pd.DataFrame(_to_correlation(fit.sample_cov), index=fit.structure.observed, columns=fit.structure.observed)
-
-
-def _to_correlation(S: np.ndarray) -> np.ndarray:
-    sd = np.sqrt(np.diag(S))
-    return S / np.outer(sd, sd)
-
-
 def _matrix(df: pd.DataFrame) -> dict:
     return {str(r): {str(c): df.loc[r, c] for c in df.columns} for r in df.index}
-
-
-def _with_notes(df: pd.DataFrame, key: str, note: str) -> list[dict]:
-    rows = df.to_dict(orient="records")
-    for r in rows:
-        if r.get(key) is None or (isinstance(r.get(key), float) and not np.isfinite(r[key])):
-            r["note"] = note
-    return rows
 
 
 def _fit_block(fit) -> dict:
@@ -470,20 +580,6 @@ def _reliability_verdicts(rel: dict, val: dict, suspects: dict | None = None) ->
         v["fornell_larcker"] = val["fornell_larcker_ok"].get(c)
         out[c] = v
     return out
-
-
-def _provenance(data, questionnaire, missing, likelihood, alpha, seed, bootstrap) -> dict:
-    versions = {}
-    for pkg in ("sem_upgrade", "semopy", "numpy", "scipy", "pandas", "pingouin", "factor_analyzer", "statsmodels"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {"data": Path(data).name, "questionnaire": Path(questionnaire).name,
-            "options": {"missing": missing, "likelihood": likelihood, "alpha": alpha, "seed": seed,
-                        "bootstrap": bootstrap},
-            "versions": versions, "python": platform.python_version(),
-            "conventions": conventions(likelihood)}
 
 
 def conventions(likelihood: str) -> dict:

@@ -140,7 +140,7 @@ def test_listwise_bootstrap_never_resamples_rows_with_missing_cells():
     complete = bootstrap(fit, x.dropna(), 40, seed=6, n_jobs=1, progress=False)
     assert with_gaps.n_ok == 40
     pd.testing.assert_frame_equal(with_gaps.draws, complete.draws, check_exact=True)
-    via_pipeline = pipeline._bootstrap(fit, x, 40, 6, {}, 0.95, False)
+    via_pipeline = bootstrap(fit, x, 40, seed=6, totals=pipeline.total_effect_pairs(fit), n_jobs=1, progress=False)
     pd.testing.assert_frame_equal(via_pipeline.draws, complete.draws, check_exact=True)
 
 

@@ -6,6 +6,8 @@ Expected values: tests/reference/normality.json, made by tests/reference/r/norma
 
 import json
 
+import numpy as np
+
 from numpy.testing import assert_allclose
 
 from sem_upgrade import normality, run
@@ -45,3 +47,24 @@ def test_run_reports_normality_and_suggests_mlr_only_when_violated():
     assert any("--estimator mlr" in w for w in res["warnings"])
     res = run(bootstrap=0, progress=False, estimator="mlr")
     assert not any("--estimator mlr" in w for w in res["warnings"])
+
+
+def test_item_jarque_bera_and_holm_equal_the_closed_form():
+    # JB = N/6 (g1^2 + g2^2/4) with the moment estimates g1 = m3/m2^1.5, g2 = m4/m2^2 - 3
+    # (Jarque & Bera 1987); chi2(2) survival is exp(-x/2). Holm (1979): the i-th smallest of m
+    # p values times (m - i + 1), made monotone by a running maximum, capped at 1.
+    x = _items()
+    v = x.to_numpy(float)
+    n = len(v)
+    d = v - v.mean(axis=0)
+    m2, m3, m4 = (d**2).mean(0), (d**3).mean(0), (d**4).mean(0)
+    jb = n / 6 * ((m3 / m2**1.5) ** 2 + (m4 / m2**2 - 3) ** 2 / 4)
+    p = np.exp(-jb / 2)
+    order = np.argsort(p)
+    holm = np.empty_like(p)
+    holm[order] = np.minimum(np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))), 1)
+    got = normality.item_normality(x)
+    assert_allclose(got["jb"], jb, rtol=1e-12)
+    assert_allclose(got["jb_pvalue"], p, rtol=1e-10, atol=1e-300)
+    assert_allclose(got["jb_pvalue_holm"], holm, rtol=1e-10, atol=1e-300)
+    assert (got["jb_pvalue_holm"] >= got["jb_pvalue"]).all()

@@ -48,9 +48,9 @@ def test_the_folder_holds_one_complete_run(small, tmp_path):
     (out / "my_notes.txt").write_text("mine")
     write_run(small, out, ("html", "md", "xlsx"))
     assert _shown(out) == ["my_notes.txt", "path_diagram.pdf", "path_diagram.png", "rejected_rows.csv",
-                           "report.html", "report.md", "results.json", "tables", "tables.xlsx"]
+                           "report.html", "report.md", "results.json", "tables", "tables.xlsx", "timing.json"]
     write_run(small, out, ("md",))  # a second run with fewer formats: no stale reports beside it
-    assert _shown(out) == ["my_notes.txt", "rejected_rows.csv", "report.md", "results.json"]
+    assert _shown(out) == ["my_notes.txt", "rejected_rows.csv", "report.md", "results.json", "timing.json"]
     assert not [p for p in out.iterdir() if p.name.startswith(".sem_upgrade-")]  # no temporary folder left
 
 
@@ -128,7 +128,7 @@ def _large_results(k=8):
                                                  "labels": {"zh": f"第{c}个构念"}} for c in names}},
             "paths": paths, "hypotheses": hyps, "r2": {c: 0.4 for c in names[3:]},
             "provenance": {"options": {"alpha": 0.05}}}
-    return Results(data=data)
+    return Results.from_dict(data)
 
 
 def test_large_path_diagram_is_readable():

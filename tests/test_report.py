@@ -234,7 +234,7 @@ def test_dollar_signs_are_plain_text_in_plots(hostile):
 def test_formats_choose_outputs(tmp_path):
     pipeline.run(outdir=tmp_path, bootstrap=0, formats=("md",))
     shown = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("."))
-    assert shown == ["rejected_rows.csv", "report.md", "reproduce", "results.json"]
+    assert shown == ["rejected_rows.csv", "report.md", "reproduce", "results.json", "timing.json"]
 
 
 def test_missing_cjk_font_is_said_not_hidden(hostile, monkeypatch):

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from sem_upgrade.report import build_tables, narrative
+from sem_upgrade.results import Results
 
 _NUM = re.compile(r"(?<![A-Za-z0-9_.])-?\d*\.?\d+")  # CJK next to a number still splits
 _CITATION_YEAR = re.compile(r"(?<=, )(?:19|20)\d\d[a-z]?(?=[);）；])")  # "(Fornell & Larcker, 1981)": not a result
@@ -70,12 +71,10 @@ def test_narrative_sentences_read_as_apa(run):
 
 
 def test_caveats_follow_the_results(run):
-    import copy
-
     res, _, _ = run
-    other = copy.copy(res)
-    other.data = {**res.data, "sample_size": {**res.data["sample_size"], "n": 150, "below_recommended": True},
-                  "admissibility": {"structural": {"problems": ["negative variance"]}}}
+    other = Results.from_dict({**res.data, "sample_size": {**res.data["sample_size"], "n": 150,
+                                                           "below_recommended": True},
+                               "admissibility": {"structural": {"problems": ["negative variance"]}}}, res.rejected)
     caveats = [s.text for s in narrative(other, "en") if s.stage == "caveats"]
     assert any("The sample (N = 150) is smaller than the 200 rows recommended (Kline, 2016)" in c for c in caveats)
     assert any("structural model's solution is inadmissible" in c for c in caveats)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["chol_inv", "batch_cholesky", "safe_inverse", "positive_definite"]
+__all__ = ["chol_inv", "batch_cholesky", "safe_inverse", "positive_definite", "cov_to_cor"]
 
 def chol_inv(a: np.ndarray):
     """Inverse and log-determinant of a symmetric positive-definite matrix, or None."""
@@ -44,3 +44,9 @@ def positive_definite(h: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(h)
     w = np.maximum(w, 1e-6 * max(w.max(), 1e-12))
     return (v * w) @ v.T
+
+
+def cov_to_cor(S: np.ndarray) -> np.ndarray:
+    """The correlation matrix of a covariance matrix, D^-1/2 S D^-1/2 (lavaan's cov2cor)."""
+    sd = np.sqrt(np.diag(S))
+    return S / np.outer(sd, sd)
