@@ -19,7 +19,8 @@ from pathlib import Path
 from sem_upgrade.engine.fit import fit_model
 from sem_upgrade.ingest import read_survey
 from sem_upgrade.bootstrap import bootstrap
-from sem_upgrade.pipeline import bundled_paths, run, total_effect_pairs
+from sem_upgrade.pipeline import bundled_paths, run
+from sem_upgrade.structural import total_effect_pairs
 from sem_upgrade.questionnaire import load_questionnaire
 from sem_upgrade.simulate import simulate_survey
 
@@ -60,7 +61,7 @@ def main():
     print(f"fit: {time.perf_counter() - t0:.1f} s, {fit.n} rows, {fit.structure.n_free} free parameters")
     chains = {h.id: h.chain for h in q.hypotheses if h.kind == "indirect"}
     t0 = time.perf_counter()
-    res = bootstrap(fit, x, args.boot, args.seed, indirect=chains, totals=total_effect_pairs(fit))
+    res = bootstrap(fit, x, args.boot, args.seed, indirect=chains, totals=total_effect_pairs(fit.structure))
     own, workers = peak_mib()
     print(f"bootstrap: {args.boot} resamples of {fit.n} rows in {time.perf_counter() - t0:.1f} s "
           f"({res.n_ok} fitted, {res.n_failed} failed); peak memory {own:.0f} MiB (main), "

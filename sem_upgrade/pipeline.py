@@ -338,7 +338,7 @@ def step_bootstrap(ctx: _Run) -> BootstrapStage:
         out = BootstrapStage(skipped="the structural model did not converge: no bootstrap")
     else:
         try:  # the bootstrap keeps the rows the fit used (listwise: complete rows only)
-            boot = bootstrap(sem, ctx.x, o.bootstrap, o.seed, indirect=ctx.chains, totals=total_effect_pairs(sem),
+            boot = bootstrap(sem, ctx.x, o.bootstrap, o.seed, indirect=ctx.chains, totals=structural.total_effect_pairs(sem.structure),
                              level=o.ci_level, progress=o.progress, max_failure=o.bootstrap_max_failure)
         except SemUpgradeError as exc:  # too few rows, or no resample could be fitted: the rest stands
             out = BootstrapStage(skipped=f"no bootstrap: {exc}")
@@ -434,25 +434,6 @@ def step_provenance(ctx: _Run) -> ProvenanceResult:
 _STEPS = (("ingest", step_ingest), ("normality", step_normality), ("reliability", step_reliability),
           ("measurement", step_measurement), ("structural", step_structural), ("bootstrap_stage", step_bootstrap),
           ("hypotheses", step_hypotheses), ("diagnostics", step_diagnostics), ("provenance", step_provenance))
-
-
-def total_effect_pairs(sem: Fit) -> list[tuple[str, str]]:
-    """Every (X, Y) of constructs joined by a directed path: the total effects the bootstrap reports."""
-    t = sem.structure.table
-    regs = t[t["op"] == "~"]
-    succ: dict[str, set] = {}
-    for lhs, rhs in zip(regs["lhs"], regs["rhs"]):
-        succ.setdefault(rhs, set()).add(lhs)
-    pairs = []
-    for a in sem.structure.inner:
-        seen, stack = set(), [a]
-        while stack:
-            for nxt in succ.get(stack.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    stack.append(nxt)
-        pairs += [(a, b) for b in sem.structure.inner if b in seen]
-    return pairs
 
 
 def _write(ctx: _Run, outdir) -> Path:

@@ -12,11 +12,11 @@ from scipy import stats
 from .engine.derivatives import sigma_jacobian, trace_products
 from .engine.implied import implied
 from .engine.mvnorm_missing import fiml_expected_information, fiml_objective, row_layout
-from .engine.partable import ModelStructure, syntax_order
+from .engine.partable import MatrixId, ModelStructure, syntax_order
 
 __all__ = ["path_table", "construct_r2", "exogenous_correlations", "indirect_delta",
            "hypothesis_table", "modification_indices", "structural_admissibility", "ADMISSIBILITY_LIMITS",
-           "mark_inadmissible"]
+           "mark_inadmissible", "reachability", "total_effect_pairs"]
 
 # Limits beyond which a structural estimate is not interpretable, each with its source.
 ADMISSIBILITY_LIMITS = {
@@ -297,7 +297,7 @@ def _candidates(st: ModelStructure):
     """Fixed-at-zero parameters that could be freed: (lhs, op, rhs, matrix, row, col)."""
     t = st.table
     present = {(m, r, c) for m, r, c in zip(t["matrix"], t["row"], t["col"])}
-    present |= {(m, c, r) for m, r, c in zip(t["matrix"], t["row"], t["col"]) if m in (2, 3)}
+    present |= {(m, c, r) for m, r, c in zip(t["matrix"], t["row"], t["col"]) if m in (MatrixId.PSI, MatrixId.THETA)}
     obs, inner = st.observed, st.inner
     indicators = [v for v in obs if v not in inner]
     out = []
@@ -305,37 +305,38 @@ def _candidates(st: ModelStructure):
         if lv not in st.latent:
             continue
         for r, ov in enumerate(obs):
-            if ov in indicators and (1, r, c) not in present:
-                out.append((lv, "=~", ov, 1, r, c))
+            if ov in indicators and (MatrixId.LAMBDA, r, c) not in present:
+                out.append((lv, "=~", ov, MatrixId.LAMBDA, r, c))
     rank = syntax_order(st.syntax)
     for i in range(len(obs)):
         for j in range(i + 1, len(obs)):
-            if obs[i] in indicators and obs[j] in indicators and (3, i, j) not in present:
+            if obs[i] in indicators and obs[j] in indicators and (MatrixId.THETA, i, j) not in present:
                 a, b = sorted((obs[i], obs[j]), key=lambda v: rank.get(v, len(rank)))
-                out.append((a, "~~", b, 3, i, j))
+                out.append((a, "~~", b, MatrixId.THETA, i, j))
     # construct-level: regressions that keep the model recursive, residual covariances of endogenous ones
-    reach = _reachability(st)
-    endo = {inner[r] for m, r, c in present if m == 0}
+    reach = reachability(st)
+    endo = {inner[r] for m, r, c in present if m == MatrixId.BETA}
     for i, a in enumerate(inner):
         for j, b in enumerate(inner):
-            if i == j or (0, i, j) in present:
+            if i == j or (MatrixId.BETA, i, j) in present:
                 continue
-            if not reach[j, i] and not reach[i, j] and (2, i, j) not in present:
-                out.append((a, "~", b, 0, i, j))
+            if not reach[j, i] and not reach[i, j] and (MatrixId.PSI, i, j) not in present:
+                out.append((a, "~", b, MatrixId.BETA, i, j))
     for i, a in enumerate(inner):
         for j in range(i + 1, len(inner)):
             b = inner[j]
-            if a in endo and b in endo and (2, i, j) not in present and not reach[i, j] and not reach[j, i]:
-                out.append((a, "~~", b, 2, i, j))
+            if a in endo and b in endo and (MatrixId.PSI, i, j) not in present and not reach[i, j] and not reach[j, i]:
+                out.append((a, "~~", b, MatrixId.PSI, i, j))
     return out
 
 
-def _reachability(st):
-    """reach[i, j]: inner variable i affects j through directed paths (i -> ... -> j)."""
+def reachability(st: ModelStructure) -> np.ndarray:
+    """reach[i, j]: inner variable i affects j through directed paths (i -> ... -> j); the one
+    path-graph helper (modification-index candidates, total effects)."""
     n = len(st.inner)
     adj = np.zeros((n, n), bool)
     for m, r, c in zip(st.table["matrix"], st.table["row"], st.table["col"]):
-        if m == 0:
+        if m == MatrixId.BETA:
             adj[c, r] = True
     reach = adj.copy()
     for k in range(n):
@@ -353,3 +354,11 @@ def _augmented(st: ModelStructure, cands) -> ModelStructure:
         loc_col=np.concatenate([st.loc_col, [c[5] for c in cands]]).astype(int),
         loc_param=np.concatenate([st.loc_param, extra]).astype(int),
         table=st.table, start=np.concatenate([st.start, np.zeros(len(cands))]))
+
+
+def total_effect_pairs(st: ModelStructure) -> list[tuple[str, str]]:
+    """Every (X, Y) of inner variables joined by a directed path X -> ... -> Y: the total effects
+    the bootstrap reports, in the model's order of X then Y."""
+    reach = reachability(st)
+    inner = st.inner
+    return [(a, b) for i, a in enumerate(inner) for j, b in enumerate(inner) if reach[i, j]]

@@ -130,7 +130,7 @@ def test_wishart_resamples_use_n_minus_1(pd_data):
 def test_listwise_bootstrap_never_resamples_rows_with_missing_cells():
     # lavaan's listwise fit of the HS data with missing cells uses N = 181 complete rows
     # (holzinger_swineford_missing.json["listwise"]["n"]); its bootstrap resamples those only.
-    from sem_upgrade import pipeline
+    from sem_upgrade import structural
 
     data = load_csv("holzinger_swineford_missing.csv")
     fit = fit_model(HS_MODEL, data)
@@ -140,7 +140,7 @@ def test_listwise_bootstrap_never_resamples_rows_with_missing_cells():
     complete = bootstrap(fit, x.dropna(), 40, seed=6, n_jobs=1, progress=False)
     assert with_gaps.n_ok == 40
     pd.testing.assert_frame_equal(with_gaps.draws, complete.draws, check_exact=True)
-    via_pipeline = bootstrap(fit, x, 40, seed=6, totals=pipeline.total_effect_pairs(fit), n_jobs=1, progress=False)
+    via_pipeline = bootstrap(fit, x, 40, seed=6, totals=structural.total_effect_pairs(fit.structure), n_jobs=1, progress=False)
     pd.testing.assert_frame_equal(via_pipeline.draws, complete.draws, check_exact=True)
 
 
