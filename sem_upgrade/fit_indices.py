@@ -220,12 +220,12 @@ def fit_measures(fit) -> dict[str, float]:
     out["ecvi"] = chisq / n_eff + 2.0 * fit.npar / n_eff
     if getattr(fit, "robust", None):
         out.update(robust_measures(chisq, df, cb, dfb, n_eff, fit.robust["scaling_factor"],
-                                   fit.robust["baseline_scaling_factor"], population_robust=fit.method != "fiml"))
+                                   fit.robust["baseline_scaling_factor"], corrected=fit.robust.get("fiml_corrected")))
     return out
 
 
 def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, c: float, c_b: float,
-                    population_robust: bool = True) -> dict:
+                    corrected: dict | None = None) -> dict:
     """Scaled and robust fit indices of a robust (MLM / MLR) fit, by lavaan's names.
 
     ``*_scaled``: the usual formulas on the scaled statistics T / c and T_b / c_b.
@@ -233,12 +233,13 @@ def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, 
     (Brosseau-Liard, Savalei & Li 2012) estimate the population values: with the unscaled T and the
     scaling factor c, RMSEA = sqrt(max(T - c df, 0) / (N df)), CFI = 1 - max(T - c df, 0) /
     max(T - c df, T_b - c_b df_b, 0), TLI = 1 - (T - c df) df_b / ((T_b - c_b df_b) df); the
-    robust RMSEA interval is the scaled statistic's noncentrality interval times sqrt(c).
-    With incomplete data (FIML) lavaan corrects these differently (Zhang & Savalei); they are not
-    given then (``population_robust=False``), and verdicts read the scaled indices instead.
+    robust RMSEA interval is the noncentrality interval of T / c times sqrt(c).
+    With incomplete data (FIML) the same formulas take Zhang & Savalei's FIML-corrected statistics
+    and scaling factors (``corrected``, from :func:`sem_upgrade.engine.robust.fiml_corrected_test`)
+    in place of T, T_b, c and c_b, as lavaan does.
 
-    Validated against: ``fitMeasures(cfa/sem(..., estimator = "MLM" / "MLR"))``, lavaan 0.6.14
-    (tests/reference/estimators.json).
+    Validated against: ``fitMeasures(cfa/sem(..., estimator = "MLM" / "MLR"))`` and, for FIML,
+    ``cfa(..., estimator = "MLR", missing = "ml")``, lavaan 0.6.14 (tests/reference/estimators.json).
     """
     ts, tbs = chisq / c, chisq_b / c_b
     out = {"chisq_scaled": ts, "df_scaled": df, "pvalue_scaled": float(stats.chi2.sf(ts, df)) if df > 0 else float("nan"),
@@ -246,15 +247,14 @@ def robust_measures(chisq: float, df: int, chisq_b: float, df_b: int, n: float, 
            "baseline_pvalue_scaled": float(stats.chi2.sf(tbs, df_b)), "baseline_chisq_scaling_factor": c_b,
            "cfi_scaled": cfi(ts, df, tbs, df_b), "tli_scaled": tli(ts, df, tbs, df_b),
            "rmsea_scaled": rmsea(ts, df, n)}
-    if not population_robust:
-        out["robust_note"] = ("robust CFI/TLI/RMSEA are not computed for incomplete data (FIML); "
-                              "the scaled indices are given")
-        return out
+    if corrected is not None:
+        chisq, df, c = corrected["chisq"], corrected["df"], corrected["scaling_factor"]
+        chisq_b, df_b, c_b = corrected["baseline_chisq"], corrected["baseline_df"], corrected["baseline_scaling_factor"]
     d, d_b = chisq - c * df, chisq_b - c_b * df_b
     out["cfi_robust"] = 1.0 - max(d, 0.0) / max(d, d_b, 0.0) if max(d, d_b) > 0 else 1.0
     out["tli_robust"] = 1.0 - (d * df_b) / (d_b * df) if d_b > 0 and df > 0 else float("nan")
     out["rmsea_robust"] = float(np.sqrt(max(d, 0.0) / (n * df))) if df > 0 else float("nan")
-    lo, hi = rmsea_ci(ts, df, n)
+    lo, hi = rmsea_ci(chisq / c, df, n)
     out["rmsea_ci_lower_robust"], out["rmsea_ci_upper_robust"] = lo * np.sqrt(c), hi * np.sqrt(c)
     return out
 

@@ -291,7 +291,7 @@ class Results:
         d, out = self.to_dict(), {}
         if d.get("fit"):
             out["fit"] = pd.DataFrame([{"model": m, "index": k, "value": v} for m, block in d["fit"].items()
-                                       for k, v in block.items() if k not in ("valid", "note", "robust_note")],
+                                       for k, v in block.items() if k not in ("valid", "note")],
                                       columns=["model", "index", "value"])
         if d.get("reliability"):
             out["reliability"] = pd.DataFrame([{"construct": c, **{k: v for k, v in r.items()
