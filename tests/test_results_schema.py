@@ -77,8 +77,9 @@ def test_the_typed_fields_are_the_steps_in_order():
 
 
 def test_skipping_efa_keeps_kmo_and_harman(tmp_path):
-    res = pipeline.run(bootstrap=0, skip=("efa",), progress=False)
+    res = pipeline.run(outdir=tmp_path, bootstrap=0, skip=("efa",), progress=False, formats=("md", "xlsx"))
     assert "skipped" in res["efa"] and "loadings" not in res["efa"]
+    assert (tmp_path / "report.md").exists() and (tmp_path / "tables.xlsx").exists()  # the reports do without it
     assert res["kmo"]["overall"] > 0.5 and res["common_method"]["harman_first_factor_share"] > 0
     with pytest.raises(SemUpgradeError, match="--skip: 'cfa' cannot be skipped"):
         pipeline.run(bootstrap=0, skip=("cfa",))

@@ -82,7 +82,7 @@ def build_tables(res, lang: str = "en") -> list[Table]:
            _fit(d, w)]
     if "paths" in res.tables:
         out += [_paths(d, w, lang), _hypotheses(d, w, lang), _mediation(d, w, lang)]
-    if d.get("efa"):
+    if d.get("efa") and "skipped" not in d["efa"]:
         out.append(_efa(d, w))
     out.append(_mi(d, w))
     if res.rejected is not None and len(res.rejected):
