@@ -82,6 +82,7 @@ def build_tables(res, lang: str = "en") -> list[Table]:
            _fit(d, w)]
     if "paths" in res.tables:
         out += [_paths(d, w, lang), _hypotheses(d, w, lang), _mediation(d, w, lang)]
+    out += _model_tables(d, w, lang)
     if d.get("efa") and "skipped" not in d["efa"]:
         out.append(_efa(d, w))
     out.append(_mi(d, w))
@@ -326,3 +327,114 @@ def _rejected(res, w) -> Table:
     return Table("rejected_rows", w("t_rejected"), [clean(c) for c in cols],
                  [[_t(v) if isinstance(v, str) or v is None else _t(num(v) if isinstance(v, float) else v)
                    for v in rec] for rec in df[cols].itertuples(index=False)])
+
+
+def _model_tables(d, w, lang) -> list[Table]:
+    """The tables of group comparisons, moderation and ordinal items, where the run has them."""
+    out = []
+    if d.get("invariance"):
+        out.append(_invariance(d, w))
+    if d.get("latent_means"):
+        out.append(_latent_means(d, w, lang))
+    if d.get("paths_by_group"):
+        out.append(_paths_by_group(d, w, lang))
+    if d.get("hypotheses_by_group"):
+        out.append(_hypotheses_by_group(d, w, lang))
+    if d.get("simple_slopes"):
+        out.append(_simple_slopes(d, w, lang))
+    if d.get("conditional_indirect"):
+        out.append(_conditional_indirect(d, w, lang))
+    if d.get("thresholds"):
+        out.append(_thresholds(d, w))
+    return out
+
+
+def _invariance(d, w) -> Table:
+    inv = d["invariance"]
+    header = [w("level"), w("chisq"), w("df"), w("cfi"), w("tli"), w("rmsea"), w("srmr"), w("delta_chisq"),
+              w("delta_df"), w("delta_p"), w("delta_cfi"), w("delta_rmsea"), w("verdict")]
+    rows = []
+    for lv in inv["levels"]:
+        name = w(lv["level"]) + (f" ({', '.join(map(clean, lv['freed']))})" if lv.get("freed") else "")
+        rows.append([_t(name), _n(lv.get("chisq"), 2), _i(lv.get("df")), _b(lv.get("cfi")), _b(lv.get("tli")),
+                     _b(lv.get("rmsea")), _b(lv.get("srmr")), _n(lv.get("delta_chisq"), 2), _i(lv.get("delta_df")),
+                     _p(lv.get("delta_pvalue")), _n(lv.get("delta_cfi")), _n(lv.get("delta_rmsea")),
+                     _t(lv.get("verdict") or "")])
+    sizes = ", ".join(f"{clean(g)}: {n}" for g, n in (inv.get("group_sizes") or {}).items())
+    note = w("n_invariance") + (f" N: {sizes}." if sizes else "")
+    if inv.get("conclusion"):
+        note += " " + clean(inv["conclusion"])
+    return Table("invariance", w("t_invariance", group=clean(inv.get("group", ""))), header, rows, note)
+
+
+def _latent_means(d, w, lang) -> Table:
+    rows = [[_t(clean(r["group"])), _t(construct_label(d, r["construct"], lang)), _n(r["estimate"]), _n(r["se"]),
+             _p(r["pvalue"])] for r in d["latent_means"]]
+    ref = (d.get("invariance") or {}).get("group_sizes") or {}
+    return Table("latent_means", w("t_latent_means", ref=clean(next(iter(ref), ""))),
+                 [w("group"), w("construct"), w("b"), w("se"), w("p")], rows)
+
+
+def _paths_by_group(d, w, lang) -> Table:
+    groups = list(dict.fromkeys(r["group"] for r in d["paths_by_group"]))
+    by = {(r["group"], r["lhs"], r["rhs"]): r for r in d["paths_by_group"]}
+    tests = {(t["lhs"], t["rhs"]): t for t in d.get("path_differences") or []}
+    header = [w("path")] + [f"{w('beta')} {clean(g)}" for g in groups] + [w("equal_test"), w("wald"), w("verdict")]
+    rows = []
+    for lhs, rhs in dict.fromkeys((r["lhs"], r["rhs"]) for r in d["paths_by_group"]):
+        row = [_t(effect_label(d, (rhs, lhs), lang))]
+        for g in groups:
+            r = by.get((g, lhs, rhs)) or {}
+            v = r.get("std_estimate")
+            row.append(Cell(apa(v) + stars(r.get("pvalue")), None if is_missing(v) else float(v), _B3))
+        t = tests.get((lhs, rhs)) or {}
+        lrt = (f"{num(t.get('chisq_diff'), 2)}({t.get('df_diff', DASH)}), p = {p_apa(t.get('pvalue'))}"
+               if t else DASH).replace("= <", "<")
+        wald = (f"{num(t.get('wald'), 2)}({t.get('wald_df', DASH)}), p = {p_apa(t.get('wald_pvalue'))}"
+                if t else DASH).replace("= <", "<")
+        row += [_t(lrt), _t(wald), _t(clean(t.get("verdict") or ""))]
+        rows.append(row)
+    return Table("paths_by_group", w("t_path_groups"), header, rows, w("n_stars"))
+
+
+def _hypotheses_by_group(d, w, lang) -> Table:
+    rows = []
+    for h in d["hypotheses_by_group"]:
+        chain = str(h.get("effect", "")).split(" -> ")
+        rows.append([_t(clean(h["group"])), _t(h["id"]), _t(effect_label(d, chain, lang)),
+                     Cell(apa(h.get("std_estimate")) + stars(h.get("pvalue")),
+                          None if is_missing(h.get("std_estimate")) else float(h["std_estimate"]), _B3),
+                     _p(h.get("pvalue")), _t(_verdict(h, w, lang))])
+    return Table("hypotheses_by_group", w("t_hyp_groups"),
+                 [w("group"), w("id"), w("path"), w("beta"), w("p"), w("verdict")], rows, w("n_stars"))
+
+
+def _simple_slopes(d, w, lang) -> Table:
+    rows = []
+    first = d["simple_slopes"][0]
+    for r in d["simple_slopes"]:
+        rows.append([_t(f"{construct_label(d, r.get('focal', ''), lang)} × {construct_label(d, r.get('moderator', ''), lang)}"),
+                     _t(clean(r.get("level", ""))), _n(r.get("moderator_value")), _n(r.get("slope")), _n(r.get("se")),
+                     _n(r.get("z"), 2), _p(r.get("pvalue"))])
+    note = w("n_slopes", focal=construct_label(d, first.get("focal", ""), lang),
+             outcome=construct_label(d, first.get("outcome", ""), lang))
+    return Table("simple_slopes", w("t_slopes"), [w("effect"), w("moderator_at", mod=""), w("value"), w("slope"),
+                                                  w("se"), w("cr_z"), w("p")], rows, note)
+
+
+def _conditional_indirect(d, w, lang) -> Table:
+    level = f"{d['provenance']['options'].get('ci_level', 0.95):.0%}"
+    rows = [[_t(effect_label(d, r.get("chain", []), lang)), _t(clean(r.get("level", ""))), _n(r.get("estimate")),
+             _n(r.get("boot_se")), _t(ci(r.get("ci_lower"), r.get("ci_upper")))]
+            for r in d["conditional_indirect"]]
+    for r in d.get("index_of_moderated_mediation") or []:
+        rows.append([_t(effect_label(d, r.get("chain", []), lang)), _t(w("index_modmed")), _n(r.get("estimate")),
+                     _n(r.get("boot_se")), _t(ci(r.get("ci_lower"), r.get("ci_upper")))])
+    return Table("conditional_indirect", w("t_conditional"),
+                 [w("effect"), w("moderator_at", mod=""), w("b"), w("boot_se"), w("ci_perc", level=level)], rows)
+
+
+def _thresholds(d, w) -> Table:
+    rows = [[_t(r["item"]), _t(r["threshold"]), _n(r["estimate"]), _n(r.get("se"))] for r in d["thresholds"]]
+    return Table("thresholds", w("t_thresholds"), [w("item"), w("threshold"), w("b"), w("se")], rows,
+                 w("n_thresholds"))
