@@ -75,6 +75,10 @@ def _build() -> argparse.ArgumentParser:
                    help="reports to write beside results.json, comma-separated: html, md, xlsx, docx "
                    "(default html,md,xlsx)")
     r.add_argument("--lang", default="en", help="language of the reports: en or zh (default en)")
+    r.add_argument("--encoding", metavar="NAME", help="text encoding of a CSV file when detection fails "
+                   "(e.g. cp1252, gb18030, big5, utf-16)")
+    r.add_argument("--skip", default="", metavar="STAGE", help="stages not run, comma-separated: efa (the "
+                   "exploratory factor analysis and parallel analysis, slow with hundreds of items)")
 
     v = sub.add_parser("validate", help="check a questionnaire and a survey file only", description=(
         "Check the questionnaire and every item cell of the survey; print a readable summary "
@@ -82,6 +86,7 @@ def _build() -> argparse.ArgumentParser:
     v.add_argument("data", help="survey file: .csv, .xlsx or .sav")
     v.add_argument("-q", "--questionnaire", required=True, help="questionnaire YAML file")
     v.add_argument("--json", action="store_true", help="print one JSON document instead of the readable summary")
+    v.add_argument("--encoding", metavar="NAME", help="text encoding of a CSV file when detection fails")
 
     s = sub.add_parser("simulate", help="draw a survey from a questionnaire's population model", description=(
         "Draw Likert answers from the questionnaire's population model (latent scores -> thresholds -> "
@@ -154,10 +159,12 @@ def _run(args) -> int:
               estimator=args.estimator,
               alpha=args.alpha, seed=args.seed, bootstrap=args.bootstrap, ci=args.ci, ci_level=args.ci_level,
               bootstrap_max_failure=args.bootstrap_max_failure, progress=False if args.quiet else None,
-              formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang)
+              formats=[f.strip() for f in args.format.split(",") if f.strip()], lang=args.lang,
+              encoding=args.encoding, skip=[s.strip() for s in args.skip.split(",") if s.strip()])
     d = res.data
     if args.data is None:
         print("Ran the bundled Liaoning study (218 SIMULATED firms drawn from a stated population model).")
+    _print_source(d["data_quality"])
     print(f"rows read {d['n_rows_read']}, rejected {d['n_rejected']}, used {d['n_used']} ({d['missing']})")
     for name, fit in d["fit"].items():
         kind = "robust" if "cfi_robust" in fit else "scaled"  # FIML: scaled indices only
@@ -189,11 +196,27 @@ def _run(args) -> int:
     return 0
 
 
+def _print_source(quality: dict) -> None:
+    """Say which sheet of a workbook, or which encoding of a CSV file, was read, when it was a choice."""
+    if quality.get("sheet"):
+        others = ", ".join(f"'{s}'" for s in quality.get("other_sheets") or [])
+        print(f"read sheet '{quality['sheet']}' of {Path(str(quality['source']).split(' (sheet')[0]).name}"
+              + (f" (other sheets: {others})" if others else ""))
+    if quality.get("encoding") not in (None, "utf-8", "utf-8-sig"):
+        print(f"read as {quality['encoding']} text")
+    formulas = quality.get("formula_cells_without_value") or {}
+    if formulas.get("count"):
+        print(f"warning: {formulas['count']} formula cell(s) without a saved value ({', '.join(formulas['cells'])}): "
+              "their rows were rejected; open and save the workbook in Excel")
+
+
 def _validate(args) -> int:
     from .pipeline import validate
 
-    q, survey = validate(args.data, args.questionnaire)
+    q, survey = validate(args.data, args.questionnaire, encoding=args.encoding)
     quality = {k: v for k, v in survey.quality("listwise").items() if k != "missing_rate"}
+    if not args.json:
+        _print_source(quality)
     hypotheses = [{"id": h.id, "effect": h.effect, "sign": h.expected, "sign_given": h.sign_given}
                   for h in q.hypotheses]
     if args.json:  # one format per call: the JSON document alone

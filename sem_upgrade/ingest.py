@@ -27,6 +27,7 @@ import csv
 import difflib
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ __all__ = ["SurveyData", "read_survey", "MISSING_POLICIES"]
 MISSING_POLICIES = ("listwise", "fiml")
 _NA_TEXT = {"", "na", "n/a", "null", "none", "nan", ".", "-", "#n/a"}
 _MISSING, _INVALID = object(), object()
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
 @dataclass
@@ -71,6 +73,10 @@ class SurveyData:
     n_rows_read: int
     id_column: str | None = None
     reverse_items: list[str] = field(default_factory=list)
+    encoding: str | None = None  # the text encoding a CSV was read in
+    sheet: str | None = None  # the worksheet read, when the workbook has several
+    other_sheets: list[str] = field(default_factory=list)
+    formula_cells: list[str] = field(default_factory=list)  # formula cells without a saved value
 
     def analysis_frame(self, missing: str = "listwise") -> pd.DataFrame:
         """Item data entering the models under a missing-data policy.
@@ -105,6 +111,12 @@ class SurveyData:
             "missing_rate": {c: float(x[c].isna().mean()) if len(x) else 0.0 for c in self.items},
             "missing_cells": int(x.isna().sum().sum()),
             "reverse_recoded": list(self.reverse_items),
+            "encoding": self.encoding,
+            "sheet": self.sheet,
+            "other_sheets": list(self.other_sheets),
+            "formula_cells_without_value": {"count": len(self.formula_cells), "cells": self.formula_cells[:10],
+                                            "note": "formulas the file saved no value for (written by a program "
+                                                    "that does not calculate them): their rows are rejected"},
             "straight_liners": {
                 "count": int(len(straight)),
                 "lines": [int(v) for v in straight],
@@ -113,8 +125,11 @@ class SurveyData:
         }
 
 
-def read_survey(path: str | Path, questionnaire: Questionnaire) -> SurveyData:
+def read_survey(path: str | Path, questionnaire: Questionnaire, encoding: str | None = None) -> SurveyData:
     """Read a CSV, Excel (.xlsx) or SPSS (.sav) survey and check it against a questionnaire.
+
+    ``encoding``: the text encoding of a CSV file; by default the first of UTF-8, GB18030, Big5,
+    Windows-1252, UTF-16 and UTF-32 in which the header names the questionnaire's items.
 
     Raises
     ------
@@ -127,11 +142,20 @@ def read_survey(path: str | Path, questionnaire: Questionnaire) -> SurveyData:
         raise SemUpgradeError(f"{path}: no such data file")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
-        header, rows = _read_csv(path)
-    elif suffix in (".xlsx", ".xlsm"):
-        header, rows, sheet = _read_xlsx(path, questionnaire.items)
-        return _check(path, header, rows, questionnaire, sheet=sheet)
-    elif suffix == ".sav":
+        header, rows, used = _read_csv(path, questionnaire.items, encoding)
+        data = _check(path, header, rows, questionnaire)
+        data.encoding = used
+        return data
+    if encoding:
+        raise SemUpgradeError(f"--encoding: applies to CSV files only, not to {path.name}")
+    if suffix in (".xlsx", ".xlsm"):
+        header, rows, sheet, others, formulas = _read_xlsx(path, questionnaire.items)
+        data = _check(path, header, rows, questionnaire, sheet=sheet)
+        data.sheet, data.other_sheets = sheet, others
+        rejected = set(data.rejected["line"])
+        data.formula_cells = [cell for line, cell in formulas if line in rejected]
+        return data
+    if suffix == ".sav":
         header, rows = _read_sav(path)
     else:
         raise SemUpgradeError(f"{path}: unsupported file type '{suffix}' (use .csv, .xlsx or .sav)")
@@ -139,31 +163,91 @@ def read_survey(path: str | Path, questionnaire: Questionnaire) -> SurveyData:
 
 
 # ---------------------------------------------------------------- readers
-def _decode(path: Path) -> str:
+# Encodings tried in turn for a CSV without a byte-order mark: the one whose header names the
+# questionnaire's items is taken (Chinese Excel saves "CSV" as GBK, of which GB18030 is a superset;
+# Taiwan and Hong Kong as Big5; Western Windows as Windows-1252; some tools as UTF-16 or UTF-32).
+ENCODINGS = ("utf-8", "gb18030", "big5", "cp1252", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _decode(path: Path, items, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the encoding it was read in.
+
+    With ``encoding`` given, that one (strictly). Otherwise a byte-order mark decides; without
+    one, each of :data:`ENCODINGS` that decodes the file and gives a header without NULs or
+    replacement characters is scored by how many item names its header holds, and the first
+    with every item wins. A file no candidate reads is refused with the candidates named, never
+    decoded wrongly and then blamed on its column names.
+    """
+    import codecs
+
     raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        return raw[3:].decode("utf-8", errors="strict")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # Chinese Excel writes "CSV" in the ANSI code page, GBK, of which GB18030 is a superset.
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise SemUpgradeError(f"--encoding: unknown encoding '{encoding}' (e.g. utf-8, gb18030, big5, cp1252, "
+                                  "utf-16)") from None
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError as exc:
+            raise SemUpgradeError(f"{path}: not valid {encoding} (byte {exc.start}): check --encoding") from None
+    for bom, name in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(name), name
+            except UnicodeDecodeError:
+                raise SemUpgradeError(f"{path}: the file starts with a {name} byte-order mark but is not valid "
+                                      f"{name}; give its encoding with --encoding") from None
+    wanted, best, tried = set(items), None, []
+    for name in ENCODINGS:
+        try:
+            text = raw.decode(name)
+        except UnicodeDecodeError:
+            tried.append(name)
+            if name == "utf-8":  # UTF-8 with a few stray bytes: those cells become invalid, not the file
+                text = raw.decode(name, errors="replace")
+                bad = text.count("\ufffd")
+                header = _first_line(text)
+                if bad <= max(3, len(raw) // 10000) and "\ufffd" not in header and wanted <= {
+                        c.strip().strip('"') for c in _split_header(header)}:
+                    return text, f"utf-8 ({bad} invalid byte{'s' if bad > 1 else ''} replaced)"
+            continue
+        header = _first_line(text)
+        if "\x00" in header or "\ufffd" in header:
+            tried.append(name)
+            continue
+        hits = len(wanted.intersection(c.strip().strip('"') for c in _split_header(header)))
+        if hits == len(wanted):
+            return text, name
+        if best is None or hits > best[2]:
+            best = (text, name, hits)
+        tried.append(name)
+    # a header that names most items (or any clean UTF-8) is readable: the missing items are named next
+    if best is not None and (2 * best[2] >= len(wanted) or best[1] == "utf-8"):
+        return best[0], best[1]
+    raise SemUpgradeError(f"{path}: the text encoding is unreadable: no header naming the questionnaire's items in "
+                          f"{', '.join(tried)}; give the file's encoding with --encoding (e.g. --encoding cp1252), "
+                          "or save it from Excel as 'CSV UTF-8'")
 
-    best = from_bytes(raw).best()
-    if best is None:
-        raise SemUpgradeError(f"{path}: cannot decode the file as UTF-8, GB18030/GBK or any known encoding")
-    return str(best)
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line
+    return ""
 
 
-def _read_csv(path: Path):
-    text = _decode(path)
+def _split_header(line: str) -> list[str]:
+    for sep in (",", ";", "\t", "|"):
+        if sep in line:
+            return line.split(sep)
+    return [line]
+
+
+def _read_csv(path: Path, items=(), encoding: str | None = None):
+    text, used = _decode(path, items, encoding)
     sample = text[:65536]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
@@ -182,16 +266,26 @@ def _read_csv(path: Path):
         rows.append((start, record))
     if header is None:
         raise SemUpgradeError(f"{path}: the file is empty (no header row)")
-    return header, rows
+    return header, rows, used
+
+
+class _Formula(str):
+    """A formula cell the workbook saved no value for (its text, e.g. '=B2+1', and its cell)."""
+
+    cell = ""
 
 
 def _read_xlsx(path: Path, items):
     """Header and rows of the worksheet that holds the questionnaire's items.
 
-    A workbook often carries a codebook or notes beside the data, and a title line above the
-    header: the sheet with the most item columns is read (the first on a tie), its header being
-    the first of its first ten non-empty rows that names the most items. Returns (header, rows,
-    sheet name, or None when the workbook has one sheet)."""
+    A workbook often carries a codebook, notes or an old pilot beside the data, and a title line
+    above the header: the sheet with the most item columns is read, the active sheet first on a
+    tie, then the visible ones in order, hidden sheets last; its header is the first of its first
+    ten non-empty rows that names the most items. Every row is read, whatever the sheet's stored
+    dimension says. A formula cell without a saved value (a workbook written by a program that
+    does not calculate) comes back as :class:`_Formula`. Returns (header, rows, sheet name or
+    None when the workbook has one sheet, the other sheets' names, [(line, cell)] of such formulas).
+    """
     from openpyxl import load_workbook
 
     try:
@@ -199,25 +293,57 @@ def _read_xlsx(path: Path, items):
     except Exception as exc:  # openpyxl raises several types for a broken file
         raise SemUpgradeError(f"{path}: cannot open as an Excel workbook ({exc})") from None
     wanted = set(items)
+    sheets = list(wb.worksheets)
+    active = wb.active
+    order = sorted(range(len(sheets)), key=lambda k: (sheets[k] is not active,
+                                                       getattr(sheets[k], "sheet_state", "visible") != "visible", k))
     best = None
-    for ws in wb.worksheets:
+    for k in order:
+        ws = sheets[k]
+        ws.reset_dimensions()  # a stale <dimension> tag would cut the rows short
         lines = [(rownum, list(values)) for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1)
                  if not all(v is None or (isinstance(v, str) and not v.strip()) for v in values)]
         if not lines:
             continue
         texts = [["" if v is None else str(v).strip() for v in values] for _, values in lines[:10]]
         hits = [len(wanted.intersection(t)) for t in texts]
-        k = int(np.argmax(hits))
-        if best is None or hits[k] > best[0]:
-            best = (hits[k], ws.title, texts[k], lines[k + 1:])
-        if hits[k] == len(wanted):
-            break
-    several = len(wb.worksheets) > 1
+        j = int(np.argmax(hits))
+        if best is None or hits[j] > best[0]:
+            best = (hits[j], ws.title, texts[j], lines[j + 1:], lines[j][0])
+    names = [ws.title for ws in sheets]
     wb.close()
     if best is None:
         raise SemUpgradeError(f"{path}: the workbook is empty (no header row)")
-    _, title, header, rows = best
-    return header, rows, title if several else None
+    _, title, header, rows, header_row = best
+    formulas = _unsaved_formulas(path, title, header_row, rows)
+    several = len(names) > 1
+    return header, rows, title if several else None, [n for n in names if n != title], formulas
+
+
+def _unsaved_formulas(path: Path, title: str, header_row: int, rows: list) -> list[tuple[int, str]]:
+    """Mark, in ``rows``, the cells that hold a formula but no saved value; return (line, cell) of each."""
+    empty = {(line, c) for line, values in rows for c, v in enumerate(values) if v is None}
+    if not empty:
+        return []
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = load_workbook(path, read_only=True, data_only=False)
+    ws = wb[title]
+    ws.reset_dimensions()
+    found = []
+    by_line = dict(rows)
+    for rownum, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        if rownum not in by_line:
+            continue
+        for c, v in enumerate(values):
+            if (rownum, c) in empty and isinstance(v, str) and v.startswith("="):
+                mark = _Formula(v)
+                mark.cell = f"{get_column_letter(c + 1)}{rownum}"
+                by_line[rownum][c] = mark
+                found.append((rownum, mark.cell))
+    wb.close()
+    return found
 
 
 def _read_sav(path: Path):
@@ -237,6 +363,9 @@ def _parse_cell(value, q: Questionnaire, scale: tuple[float, float] | None = Non
     """Return a float, _MISSING, or (_INVALID, reason); ``scale`` is the item's [min, max] (None: no range)."""
     if value is None:
         return _MISSING
+    if isinstance(value, _Formula):
+        return _INVALID, (f"formula without a saved value in cell {value.cell} ({value}): open and save the file "
+                          "in Excel, or export it as CSV")
     if isinstance(value, bool):
         return _INVALID, "not a number"
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -250,6 +379,8 @@ def _parse_cell(value, q: Questionnaire, scale: tuple[float, float] | None = Non
         try:
             x = float(text)
         except ValueError:
+            if _DECIMAL_COMMA.fullmatch(text):
+                return _INVALID, f"decimal comma ('{text}'): write decimals with a point"
             return _INVALID, "not a number"
     if any(x == code for code in q.missing_codes):
         return _MISSING
